@@ -1,0 +1,1 @@
+"""Training and packaging of versioned scikit-learn model artifacts."""

@@ -1,0 +1,1 @@
+"""Load checks (Locust SLO gate) and the side-by-side serving benchmark."""

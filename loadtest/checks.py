@@ -1,0 +1,177 @@
+"""The model schema read from `/model`, payloads drawn from it, and the checks on every answer.
+
+Pure functions without Locust, so they are unit-tested directly and reused by the locustfile.
+A check returns None when the answer is right and a short reason when it is not.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Instance = dict[str, float | int]
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str  # "number" or "integer"
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ModelSchema:
+    name: str
+    version: str
+    task: str  # "regression" or "classification"
+    classes: tuple[str, ...] | None
+    features: tuple[Feature, ...]
+
+    def describe(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "task": self.task}
+
+
+def _bound(raw: Mapping[str, Any], key: str, default: float) -> float:
+    value = raw.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def parse_manifest(manifest: Mapping[str, Any]) -> ModelSchema:
+    """The part of the manifest (architecture.md) that load generation needs."""
+    features = []
+    for raw in manifest["features"]:
+        low, high = _bound(raw, "min", 0.0), _bound(raw, "max", 100.0)
+        features.append(Feature(str(raw["name"]), str(raw.get("type", "number")), low, max(low, high)))
+    classes = manifest.get("classes")
+    return ModelSchema(
+        name=str(manifest["name"]),
+        version=str(manifest["version"]),
+        task=str(manifest["task"]),
+        classes=tuple(str(c) for c in classes) if classes else None,
+        features=tuple(features),
+    )
+
+
+def random_instance(schema: ModelSchema, rng: random.Random) -> Instance:
+    """A valid instance: every feature uniform inside the training range of the manifest."""
+    instance: Instance = {}
+    for f in schema.features:
+        if f.type == "integer":
+            low, high = math.ceil(f.min), math.floor(f.max)
+            instance[f.name] = rng.randint(low, max(low, high))
+        else:
+            instance[f.name] = round(rng.uniform(f.min, f.max), 3)
+    return instance
+
+
+def invalid_payloads(schema: ModelSchema, rng: random.Random) -> list[tuple[str, object]]:
+    """(kind, body) pairs the contract says must be rejected with 422, whatever the range policy."""
+    good = random_instance(schema, rng)
+    first = schema.features[0].name
+    missing = {k: v for k, v in good.items() if k != first}
+    return [
+        ("missing-feature", missing),
+        ("string-value", good | {first: "not a number"}),
+        ("null-value", good | {first: None}),
+        ("not-an-object", [1, 2, 3]),
+        ("batch-with-bad-row", {"instances": [good, missing]}),
+    ]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_prediction(item: Any, schema: ModelSchema) -> str | None:
+    """One prediction object: a finite number, or a known class with probabilities summing to 1."""
+    if not isinstance(item, Mapping) or "prediction" not in item:
+        return "no prediction field"
+    prediction = item["prediction"]
+    if schema.task != "classification":
+        return None if _is_number(prediction) else f"prediction is not a finite number: {prediction!r}"
+    if prediction not in (schema.classes or ()):
+        return f"prediction {prediction!r} is not one of the model's classes"
+    probabilities = item.get("probabilities")
+    if not isinstance(probabilities, Mapping) or set(probabilities) != set(schema.classes or ()):
+        return "probabilities missing or not keyed by the model's classes"
+    values = list(probabilities.values())
+    if not all(_is_number(p) and 0.0 <= p <= 1.0 for p in values) or abs(sum(values) - 1.0) > 1e-3:
+        return "probabilities are not a distribution"
+    return None
+
+
+def check_envelope(body: Any, schema: ModelSchema, request_id: str) -> str | None:
+    """Fields every 200 from /predict carries: the loaded model version and our request id."""
+    if not isinstance(body, Mapping):
+        return "body is not a JSON object"
+    if body.get("model_version") != schema.version:
+        return f"model_version {body.get('model_version')!r} != {schema.version!r}"
+    if body.get("request_id") != request_id:
+        return f"request_id {body.get('request_id')!r} != sent X-Request-ID"
+    return None
+
+
+def check_single(status: int, body: Any, schema: ModelSchema, sent: Instance, request_id: str) -> str | None:
+    if status != 200:
+        return f"status {status}"
+    problem = check_envelope(body, schema, request_id) or check_prediction(body, schema)
+    if problem:
+        return problem
+    echoed = body.get("input")
+    if not isinstance(echoed, Mapping) or set(echoed) != set(sent):
+        return "input is not echoed with the features sent"
+    return None
+
+
+def check_batch(status: int, body: Any, schema: ModelSchema, size: int, request_id: str) -> str | None:
+    if status != 200:
+        return f"status {status}"
+    problem = check_envelope(body, schema, request_id)
+    if problem:
+        return problem
+    predictions = body.get("predictions")
+    if not isinstance(predictions, Sequence) or len(predictions) != size or body.get("count") != size:
+        return f"expected {size} predictions and count {size}"
+    for item in predictions:
+        problem = check_prediction(item, schema)
+        if problem:
+            return problem
+    return None
+
+
+def check_rejected(status: int, body: Any) -> str | None:
+    """An invalid payload must get a 422 with the error envelope; anything else is a failure."""
+    if status != 422:
+        return f"expected 422, got {status}"
+    if not isinstance(body, Mapping):
+        return "422 body is not a JSON object"
+    if not isinstance(body.get("error"), str) or not isinstance(body.get("message"), str):
+        return "422 body lacks error/message"
+    if not isinstance(body.get("details"), list):
+        return "422 body lacks details"
+    return None
+
+
+def check_manifest(status: int, body: Any, schema: ModelSchema) -> str | None:
+    if status != 200:
+        return f"status {status}"
+    if not isinstance(body, Mapping) or body.get("version") != schema.version:
+        return "manifest version changed during the run"
+    return None
+
+
+def check_history(status: int, body: Any, limit: int) -> str | None:
+    if status != 200:
+        return f"status {status}"
+    if not isinstance(body, Mapping) or not isinstance(body.get("predictions"), list):
+        return "no predictions list"
+    if len(body["predictions"]) > limit:
+        return f"more than limit={limit} records"
+    cursor = body.get("next_before", "absent")
+    if cursor is not None and (isinstance(cursor, bool) or not isinstance(cursor, int)):
+        return f"next_before is not an id or null: {cursor!r}"
+    return None

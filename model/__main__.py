@@ -46,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             result = train(args.recipe, args.out, seed=args.seed, overrides=_overrides(args.overrides))
-            summary = {"path": str(result.path), "version": result.version, "reused": result.reused,
-                       "metrics": result.manifest["metrics"]}
+            summary = {
+                "path": str(result.path),
+                "version": result.version,
+                "reused": result.reused,
+                "metrics": result.manifest["metrics"],
+            }
             print(json.dumps(summary))
         else:
             print(json.dumps(evaluate(args.artifact), indent=2))

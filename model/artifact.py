@@ -57,9 +57,7 @@ def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
-def verify_artifact(
-    artifact_dir: Path, allowed_sha256: Collection[str] | None = None
-) -> dict[str, Any]:
+def verify_artifact(artifact_dir: Path, allowed_sha256: Collection[str] | None = None) -> dict[str, Any]:
     """Check an artifact without unpickling it; return its manifest or raise ArtifactError."""
     artifact_dir = Path(artifact_dir)
     manifest = load_manifest(artifact_dir)

@@ -74,9 +74,7 @@ def feature_schema(recipe: Recipe, x_train: np.ndarray) -> list[dict[str, Any]]:
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -93,9 +91,7 @@ def _reuse(target: Path) -> TrainResult | None:
     return TrainResult(target, manifest["version"], manifest, reused=True)
 
 
-def train(
-    recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, Any] | None = None
-) -> TrainResult:
+def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, Any] | None = None) -> TrainResult:
     """Train RECIPE and write out_dir/<version>/. An intact folder for the same version is reused.
 
     Args:
@@ -152,6 +148,6 @@ def train(
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    os.chmod(staging, 0o755)
+    os.chmod(staging, 0o755)  # noqa: S103 - artifacts are read by the image build and other users
     staging.rename(target)  # atomic: a reader never sees a half-written artifact
     return TrainResult(target, version, manifest)

@@ -1,0 +1,203 @@
+"""`create_app(settings)`: builds the FastAPI app. The model and the database open in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from model.artifact import ArtifactError
+from service.auth import Authenticator, load_keys
+from service.errors import ServiceError
+from service.middleware import RequestContext
+from service.observability import AccessLog, Metrics, configure_logging
+from service.predictor import Predictor
+from service.predlog import PredictionLog
+from service.routes import router
+from service.schemas import example_instance, instance_schema
+from service.settings import Settings
+from service.spool import Spool
+from service.state import AppState
+from service.validation import InstanceValidator
+
+logger = logging.getLogger("modelship.app")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+    keys = load_keys(settings.api_keys_file) if settings.api_keys_file else None
+    access_log = AccessLog() if settings.access_log else None
+    state = AppState(settings, Metrics(lambda: state.log_figures()), Authenticator(keys), access_log)
+    app = FastAPI(
+        title="modelship",
+        summary="Predictions from a versioned scikit-learn model, each one durably logged to PostgreSQL.",
+        version="1",
+        lifespan=_lifespan,
+    )
+    app.state.modelship = state
+    app.include_router(router)
+    _install_error_handlers(app)
+    routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes]) - {""}
+    app.add_middleware(
+        RequestContext,
+        metrics=state.metrics,
+        access_log=access_log,
+        routes=routes,
+        model_version=lambda: state.model_version,
+    )
+    app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    st: AppState = app.state.modelship
+    settings = st.settings
+    try:
+        predictor = await asyncio.to_thread(
+            Predictor.load, settings.model_dir, settings.allowed_digests, settings.batch_wait_ms / 1000
+        )
+    except ArtifactError as exc:
+        print(f"modelship: refusing to load the model in {settings.model_dir}: {exc}", file=sys.stderr)
+        raise
+    st.predictor = predictor
+    st.validator = InstanceValidator(predictor.manifest["features"], settings.range_policy)
+    conninfo = await _database_url(st)
+    st.log = PredictionLog(
+        conninfo,
+        Spool(settings.resolved_spool_dir),
+        spool_max_bytes=settings.spool_max_bytes,
+        write_timeout_s=settings.db_write_timeout_s,
+        connect_timeout_s=settings.db_connect_timeout_s,
+        retry_interval_s=settings.db_retry_interval_s,
+        batch_max=settings.log_batch_max,
+    )
+    await st.log.start()
+    flusher = asyncio.create_task(_flush_access_log(st.access_log)) if st.access_log else None
+    logger.info("serving model %s (%s)", predictor.version, settings.model_dir)
+    try:
+        yield
+    finally:
+        logger.info("shutting down: flushing the prediction log")
+        await st.log.close(settings.shutdown_grace_s)
+        if flusher is not None:
+            flusher.cancel()
+        if st.access_log is not None:
+            st.access_log.flush()
+        logger.info("prediction log flushed; bye")
+
+
+async def _database_url(st: AppState) -> str:
+    if st.settings.database_url is not None:
+        return st.settings.database_url.get_secret_value()
+    from service.embedded_pg import EmbeddedPostgres  # dev-only dependency (pgserver)
+
+    embedded = EmbeddedPostgres(st.settings.data_dir / "pg")
+    st.embedded = embedded
+    url = await asyncio.to_thread(embedded.start)
+    logger.info("no DATABASE_URL: using the embedded PostgreSQL in %s", embedded.data_dir)
+    return url
+
+
+async def _flush_access_log(access_log: AccessLog) -> None:
+    while True:
+        await asyncio.sleep(0.2)
+        access_log.flush()
+
+
+def _error_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        return _error_response(exc.status, exc.body(), exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        details = [
+            {
+                "loc": list(e["loc"]),
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "problem": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        return _error_response(422, {"error": "validation_error", "message": message, "details": details})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error_response(
+            exc.status_code, {"error": code, "message": str(exc.detail), "details": []}, dict(exc.headers or {})
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        request_id = request.scope.get("state", {}).get("request_id")
+        logger.exception("unexpected error (request_id=%s)", request_id)
+        return _error_response(
+            500,
+            {"error": "internal_error", "message": f"unexpected error; quote request_id {request_id}", "details": []},
+        )
+
+
+def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
+    """The OpenAPI document, with /predict's body generated from the loaded model's features."""
+    version = st.model_version or "not loaded"
+    if app.openapi_schema and app.openapi_schema.get("info", {}).get("x-model-version") == version:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    schema["info"]["x-model-version"] = version
+    features = st.predictor.manifest["features"] if st.predictor else []
+    instance = instance_schema(features, st.settings.range_policy == "reject")
+    batch = {
+        "type": "object",
+        "title": "Batch",
+        "required": ["instances"],
+        "additionalProperties": False,
+        "properties": {
+            "instances": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/Instance"},
+                "minItems": 1,
+                "maxItems": st.settings.max_batch,
+            }
+        },
+    }
+    schema.setdefault("components", {}).setdefault("schemas", {}).update(Instance=instance, Batch=batch)
+    example = example_instance(features)
+    schema["paths"]["/predict"]["post"]["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [{"$ref": "#/components/schemas/Instance"}, {"$ref": "#/components/schemas/Batch"}]
+                },
+                "examples": {
+                    "one": {"summary": "One instance", "value": example},
+                    "batch": {"summary": "A batch", "value": {"instances": [example, example]}},
+                },
+            }
+        },
+    }
+    if st.auth.enabled:
+        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        for path in ("/predict", "/predictions", "/model"):
+            for operation in schema["paths"][path].values():
+                operation["security"] = [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema

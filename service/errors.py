@@ -1,0 +1,65 @@
+"""Domain errors, each mapped once to a status code and a JSON body that says what to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "internal_error"
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class MalformedJSON(ServiceError):
+    status, code = 400, "malformed_json"
+
+
+class BadHeader(ServiceError):
+    status, code = 400, "bad_header"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="modelship"'}
+
+
+class Forbidden(ServiceError):
+    status, code = 403, "forbidden"
+
+
+class BodyTooLarge(ServiceError):
+    status, code = 413, "body_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class InvalidInput(ServiceError):
+    status, code = 422, "validation_error"
+
+
+class LogUnavailable(ServiceError):
+    """The prediction cannot be made durable, so it is not acknowledged."""
+
+    status, code = 503, "prediction_log_unavailable"
+    headers = {"Retry-After": "5"}
+
+
+class DatabaseUnavailable(ServiceError):
+    status, code = 503, "database_unavailable"
+    headers = {"Retry-After": "5"}
+
+
+class NotReady(ServiceError):
+    status, code = 503, "not_ready"
+    headers = {"Retry-After": "2"}

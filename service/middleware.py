@@ -1,0 +1,107 @@
+"""One pure-ASGI middleware: request id, timing, metrics and the access log.
+
+Pure ASGI rather than BaseHTTPMiddleware: it adds no task and no body copy per request.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.observability import AccessLog, Metrics
+
+REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContext:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        access_log: AccessLog | None,
+        routes: frozenset[str],
+        model_version: Any,
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+        self.routes = routes
+        self.model_version = model_version  # a callable: the model loads after the app is built
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        header = _header(scope, b"x-request-id")
+        if header is not None and not REQUEST_ID.match(header):
+            await _bad_request_id(send)
+            return
+        request_id = header.decode() if header else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        id_header = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            path = scope["path"]
+            route = path if path in self.routes else "unmatched"
+            self.metrics.observe(route, scope["method"], status, elapsed)
+            if self.access_log is not None:
+                self.access_log.write(
+                    {
+                        "ts": _iso_now(),
+                        "level": "info",
+                        "msg": "request",
+                        "request_id": request_id,
+                        "method": scope["method"],
+                        "route": route,
+                        "status": status,
+                        "latency_ms": round(elapsed * 1000, 3),
+                        "model_version": self.model_version(),
+                    }
+                )
+
+
+def _iso_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _bad_request_id(send: Send) -> None:
+    body = orjson.dumps(
+        {
+            "error": "bad_header",
+            "message": "X-Request-ID must be 1-128 characters from [A-Za-z0-9._:-]",
+            "details": [{"loc": ["header", "x-request-id"], "field": "X-Request-ID", "problem": "invalid format"}],
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 400,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,92 @@
+"""The loaded model: verified loading, and micro-batched prediction inside the event loop.
+
+Every `predict` call of a scikit-learn estimator carries a fixed cost (input validation, and for a
+forest one pass per tree) that barely depends on the row count: ~0.2 ms for the house-price
+pipeline, ~4 ms for the iris forest. Requests that arrive together are therefore answered by one
+call: the first caller schedules a flush with `call_soon` (or after a bounded wait), every request
+parsed in the same loop iteration joins it, and the flush runs the model once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+
+from model.artifact import load_model
+
+MAX_ROWS_PER_CALL = 4096
+
+
+class Predictor:
+    def __init__(self, estimator: Any, manifest: dict[str, Any], batch_wait_s: float = 0.0) -> None:
+        self.estimator = estimator
+        self.manifest = manifest
+        self.version: str = manifest["version"]
+        self.task: str = manifest["task"]
+        self.classes: list[str] | None = manifest.get("classes")
+        self.batch_wait_s = batch_wait_s
+        self._pending: list[tuple[np.ndarray, asyncio.Future[list[dict[str, Any]]]]] = []
+        self._pending_rows = 0
+        self._scheduled = False
+        self.model_calls = 0
+
+    @classmethod
+    def load(cls, model_dir: Path, allowed_sha256: frozenset[str], batch_wait_s: float = 0.0) -> Predictor:
+        estimator, manifest = load_model(model_dir, allowed_sha256 or None)
+        return cls(estimator, manifest, batch_wait_s)
+
+    async def predict(self, rows: list[list[float]]) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[dict[str, Any]]] = loop.create_future()
+        self._pending.append((np.asarray(rows, dtype=np.float64), future))
+        self._pending_rows += len(rows)
+        if self._pending_rows >= MAX_ROWS_PER_CALL:
+            self._flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            if self.batch_wait_s > 0:
+                loop.call_later(self.batch_wait_s, self._flush)
+            else:
+                loop.call_soon(self._flush)
+        return await future
+
+    def predict_now(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """One synchronous model call; the batcher's unit of work."""
+        self.model_calls += 1
+        # Inputs were validated as finite; skip sklearn's re-checks on the hot path.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            if self.task == "classification":
+                return self._labels(self.estimator.predict_proba(rows))
+            values = np.asarray(self.estimator.predict(rows), dtype=np.float64).tolist()
+        return [{"prediction": round(v, 2)} for v in values]
+
+    def _labels(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
+        names = self.classes or [str(c) for c in self.estimator.classes_]
+        best = probabilities.argmax(axis=1).tolist()
+        return [
+            {"prediction": names[b], "probabilities": dict(zip(names, np.round(p, 6).tolist(), strict=True))}
+            for b, p in zip(best, probabilities, strict=True)
+        ]
+
+    def _flush(self) -> None:
+        if not self._pending:
+            self._scheduled = False
+            return
+        pending, self._pending, self._pending_rows, self._scheduled = self._pending, [], 0, False
+        live = [(x, f) for x, f in pending if not f.done()]
+        if not live:
+            return
+        try:
+            outputs = self.predict_now(np.concatenate([x for x, _ in live]))
+        except Exception as exc:  # a model failure must fail the waiting requests, not hang them
+            for _, future in live:
+                future.set_exception(exc)
+            return
+        start = 0
+        for x, future in live:
+            future.set_result(outputs[start : start + len(x)])
+            start += len(x)

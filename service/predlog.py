@@ -1,0 +1,250 @@
+"""The prediction log: group commit to Postgres, an fsync'd spool while it is down, exactly-once replay.
+
+A request calls `await log.record(row)`; it returns only once the row is committed to Postgres or
+fsync'd to the spool, so a 2xx always means durable. One writer task takes every row waiting at
+that moment and writes them in one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING (one
+round trip, idempotent by request_id), so a burst of requests shares one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from service import db
+from service.errors import LogUnavailable
+from service.spool import Spool
+
+logger = logging.getLogger("modelship.predlog")
+REPLAY_CHUNK = 5000
+DB_ERRORS = (psycopg.Error, psycopg_pool.PoolTimeout, OSError, TimeoutError)
+
+
+class PredictionLog:
+    def __init__(
+        self,
+        conninfo: str,
+        spool: Spool,
+        *,
+        spool_max_bytes: int,
+        write_timeout_s: float,
+        connect_timeout_s: float,
+        retry_interval_s: float,
+        batch_max: int,
+    ) -> None:
+        self.spool = spool
+        self.spool_max_bytes = spool_max_bytes
+        self.write_timeout_s = write_timeout_s
+        self.retry_interval_s = retry_interval_s
+        self.batch_max = batch_max
+        self.pool = psycopg_pool.AsyncConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=4,
+            open=False,
+            timeout=connect_timeout_s,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))},
+        )
+        self._pending: deque[tuple[list[Any], asyncio.Future[None], float]] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._spool_lock = asyncio.Lock()
+        self._db_confirmed = asyncio.Event()
+        self.connect_timeout_s = connect_timeout_s
+        self._closing = False
+        self.db_ok = False
+        self._spool_bytes = 0
+        self._spool_since: float | None = None
+        # counters exported by /metrics
+        self.write_errors = 0
+        self.retries = 0
+        self.spooled_records = 0
+        self.replayed_records = 0
+        self.committed_records = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.pool.open(wait=False)
+        self._spool_bytes = self.spool.total_bytes()
+        if self._spool_bytes:
+            self._spool_since = time.time()
+            logger.info("found %d bytes of spooled predictions from an earlier run; replaying", self._spool_bytes)
+        self._writer = asyncio.create_task(self._run(), name="prediction-log-writer")
+        self._recovery = asyncio.create_task(self._recover_forever(), name="prediction-log-recovery")
+        # Give a healthy database the chance to be confirmed before the first request; a down one
+        # does not block start-up: records go to the spool until it answers.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._db_confirmed.wait(), self.connect_timeout_s + 1)
+
+    async def close(self, timeout: float) -> None:
+        """Flush what is pending (to Postgres, else to the spool), then close the pool."""
+        self._closing = True
+        self._wakeup.set()
+        if self._recovery is not None:
+            self._recovery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._recovery
+        if self._writer is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout)
+            except TimeoutError:
+                logger.error(
+                    "prediction log did not flush within %.1fs; %d records pending", timeout, len(self._pending)
+                )
+        self.spool.rotate()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.pool.close(), 5)
+
+    # -- the hot path -----------------------------------------------------------------------
+    @property
+    def accepting(self) -> bool:
+        if self._closing or self._writer is None or self._writer.done():
+            return False
+        return self.db_ok or self._spool_bytes < self.spool_max_bytes
+
+    async def record(self, row: list[Any], timeout: float) -> None:
+        """Return once `row` is durable; raise LogUnavailable when it cannot be kept."""
+        if not self.accepting:
+            raise LogUnavailable(self._unavailable_reason())
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future, time.monotonic()))
+        self._wakeup.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            raise LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s") from None
+
+    def _unavailable_reason(self) -> str:
+        if self._closing:
+            return "the service is shutting down"
+        if not self.db_ok and self._spool_bytes >= self.spool_max_bytes:
+            return "Postgres is unreachable and the local spool is full"
+        return "the prediction log writer is not running"
+
+    # -- figures for /metrics and /ready ----------------------------------------------------
+    @property
+    def queue_depth(self) -> int:
+        return len(self._pending)
+
+    @property
+    def spool_bytes(self) -> int:
+        return self._spool_bytes
+
+    def oldest_unflushed_age(self) -> float:
+        ages = []
+        if self._pending:
+            ages.append(time.monotonic() - self._pending[0][2])
+        if self._spool_since is not None:
+            ages.append(time.time() - self._spool_since)
+        return max(ages, default=0.0)
+
+    # -- the writer -------------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = [self._pending.popleft() for _ in range(min(self.batch_max, len(self._pending)))]
+            if batch:
+                await self._persist(batch)
+
+    async def _persist(self, batch: list[tuple[list[Any], asyncio.Future[None], float]]) -> None:
+        rows = [row for row, _, _ in batch]
+        error: BaseException | None = None
+        if self.db_ok and not self._spool_bytes:
+            try:
+                await asyncio.wait_for(self._insert(rows), self.write_timeout_s)
+                self.committed_records += len(rows)
+            except DB_ERRORS as exc:
+                self._mark_down(exc)
+                error = exc
+            else:
+                _resolve(batch)
+                return
+        try:
+            await self._to_spool(rows)
+        except (OSError, LogUnavailable) as exc:
+            logger.error("cannot keep %d prediction records: %s", len(rows), exc, extra={"db_error": str(error)})
+            failure = exc if isinstance(exc, LogUnavailable) else LogUnavailable(f"local spool write failed: {exc}")
+            _resolve(batch, failure)
+            return
+        _resolve(batch)
+
+    async def _to_spool(self, rows: list[list[Any]]) -> None:
+        if self._spool_bytes >= self.spool_max_bytes:
+            raise LogUnavailable("Postgres is unreachable and the local spool is full")
+        async with self._spool_lock:
+            written = await asyncio.to_thread(self.spool.append, rows)
+        if self._spool_since is None:
+            self._spool_since = time.time()
+        self._spool_bytes += written
+        self.spooled_records += len(rows)
+
+    async def _insert(self, rows: list[list[Any]]) -> None:
+        async with self.pool.connection() as conn:
+            await db.insert(conn, rows)
+
+    def _mark_down(self, exc: BaseException) -> None:
+        self.write_errors += 1
+        if self.db_ok:
+            logger.warning("Postgres write failed (%s: %s); spooling until it is back", type(exc).__name__, exc)
+        self.db_ok = False
+
+    async def _recover_forever(self) -> None:
+        while True:
+            if not self.db_ok or self._spool_bytes:
+                await self._recover()
+            await asyncio.sleep(self.retry_interval_s if not self.db_ok else 0.05 if self._spool_bytes else 0.5)
+
+    async def _recover(self) -> None:
+        """Migrate and replay the spool once Postgres answers; writes switch back when it is empty."""
+        try:
+            if not self.db_ok:
+                self.retries += 1
+                async with self.pool.connection() as conn:
+                    await asyncio.wait_for(db.migrate(conn), self.write_timeout_s * 5)
+            await self._replay()
+        except DB_ERRORS as exc:
+            self._mark_down(exc)
+            return
+        async with self._spool_lock:
+            self._spool_bytes = self.spool.total_bytes()
+            if self._spool_bytes:
+                return
+            self._spool_since = None
+            if not self.db_ok:
+                logger.info("Postgres is reachable; predictions are logged straight to it")
+            self.db_ok = True
+            self._db_confirmed.set()
+
+    async def _replay(self) -> None:
+        async with self._spool_lock:
+            paths = list(self.spool.replayable())  # rotates our own active segment
+        for path in paths:
+            contents = await asyncio.to_thread(self.spool.read, path)
+            for start in range(0, len(contents.records), REPLAY_CHUNK):
+                chunk = contents.records[start : start + REPLAY_CHUNK]
+                await asyncio.wait_for(self._insert(chunk), self.write_timeout_s * 5)
+            await asyncio.to_thread(self.spool.discard, contents)
+            self.replayed_records += len(contents.records)
+            logger.info("replayed %d spooled predictions from %s", len(contents.records), path.name)
+
+
+def _resolve(batch: list[tuple[list[Any], asyncio.Future[None], float]], error: BaseException | None = None) -> None:
+    for _, future, _ in batch:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -1,0 +1,50 @@
+"""All service settings, from environment variables (prefix MODELSHIP_, except DATABASE_URL and PORT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELSHIP_", extra="ignore", frozen=True)
+
+    model_dir: Path = Field(Path("/app/model"), description="Artifact folder: manifest.json + model.joblib")
+    database_url: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "MODELSHIP_DATABASE_URL"),
+        description="libpq URL of the prediction log; unset starts an embedded PostgreSQL",
+    )
+    data_dir: Path = Field(Path(".modelship"), description="Embedded PostgreSQL data (pg/) and default spool")
+    spool_dir: Path | None = Field(None, description="Durable spool while Postgres is down (default data_dir/spool)")
+    spool_max_bytes: int = Field(256 * 1024 * 1024, ge=4096, description="Beyond this /predict answers 503")
+    max_batch: int = Field(1000, ge=1, le=100_000, description="Most instances in one /predict request")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Larger request bodies get 413")
+    range_policy: Literal["reject", "flag"] = Field("reject", description="Out-of-range values: 422 or a warning")
+    db_write_timeout_s: float = Field(2.0, gt=0, description="A log write slower than this goes to the spool")
+    db_connect_timeout_s: float = Field(3.0, gt=0, description="Connection timeout to Postgres")
+    db_retry_interval_s: float = Field(1.0, gt=0, description="How often to retry Postgres while it is down")
+    log_batch_max: int = Field(2000, ge=1, description="Most records in one group commit")
+    shutdown_grace_s: float = Field(20.0, gt=0, description="Match uvicorn --timeout-graceful-shutdown")
+    request_timeout_s: float = Field(10.0, gt=0, description="A /predict waiting longer for durability gets 503")
+    api_keys_file: Path | None = Field(None, description="API keys with scopes; unset disables auth")
+    allowed_artifact_sha256: str = Field("", description="Comma-separated allow-list of model.joblib digests")
+    access_log: bool = Field(True, description="One JSON line per request on stdout")
+    batch_wait_ms: float = Field(0.0, ge=0, le=50, description="Extra wait to grow micro-batches (0: same loop turn)")
+    log_level: str = Field("INFO", description="Python logging level of the JSON logs")
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
+
+    @property
+    def allowed_digests(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.allowed_artifact_sha256.split(",") if d.strip())

@@ -1,0 +1,117 @@
+"""Validate request instances against the manifest's feature schema, naming every bad field.
+
+Hand-written rather than pydantic on the hot path: it runs per instance, costs a few microseconds,
+and its messages say which field, what was wrong and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from service.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    type: str
+    unit: str
+    low: float
+    high: float
+
+
+@dataclass
+class Checked:
+    rows: list[list[float]]
+    warnings: list[str]
+
+
+class InstanceValidator:
+    def __init__(self, features: list[dict[str, Any]], range_policy: str) -> None:
+        self.features = [Feature(f["name"], f["type"], f.get("unit", ""), f["min"], f["max"]) for f in features]
+        self.names = [f.name for f in self.features]
+        self.name_set = frozenset(self.names)
+        self.reject_out_of_range = range_policy == "reject"
+
+    def check(self, instances: list[Any], loc: tuple[Any, ...]) -> Checked:
+        rows: list[list[float]] = []
+        problems: list[dict[str, Any]] = []
+        warnings: list[str] = []
+        many = len(instances) > 1 or loc[-1:] == ("instances",)
+        for index, instance in enumerate(instances):
+            where = (*loc, index) if many else loc
+            rows.append(self._check_one(instance, where, problems, warnings))
+        if problems:
+            count = len(problems)
+            raise InvalidInput(
+                f"{count} problem{'s' if count > 1 else ''} in the request body: "
+                + "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]),
+                problems,
+            )
+        return Checked(rows, warnings)
+
+    def _check_one(
+        self, instance: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]], warnings: list[str]
+    ) -> list[float]:
+        if not isinstance(instance, dict):
+            problems.append(_problem(loc, f"must be an object with fields {self.names}, got {_kind(instance)}"))
+            return []
+        for extra in instance.keys() - self.name_set:
+            problems.append(_problem((*loc, extra), f"unknown field; expected only {self.names}"))
+        row = []
+        for feature in self.features:
+            value = instance.get(feature.name, _MISSING)
+            row.append(self._check_value(feature, value, (*loc, feature.name), problems, warnings))
+        return row
+
+    def _check_value(
+        self, f: Feature, value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]], warnings: list[str]
+    ) -> float:
+        if value is _MISSING:
+            problems.append(_problem(loc, f"missing required field ({f.type}, {f.unit})"))
+            return 0.0
+        kind = type(value)
+        if kind is bool or kind not in (int, float):
+            problems.append(_problem(loc, f"must be a JSON {f.type}, got {_kind(value)} {_show(value)}"))
+            return 0.0
+        if kind is float and not math.isfinite(value):
+            problems.append(_problem(loc, f"must be a finite number, got {value}"))
+            return 0.0
+        if f.type == "integer" and kind is float and not value.is_integer():
+            problems.append(_problem(loc, f"must be an integer, got {value}"))
+            return 0.0
+        try:
+            number = float(value)
+        except OverflowError:
+            problems.append(_problem(loc, f"is far outside the valid range [{f.low:g}, {f.high:g}]"))
+            return 0.0
+        if not f.low <= number <= f.high:
+            message = f"{_show(value)} is outside the range seen in training [{f.low:g}, {f.high:g}] {f.unit}"
+            if self.reject_out_of_range:
+                problems.append(_problem(loc, message))
+            else:
+                warnings.append(f"{'.'.join(map(str, loc[1:]))}: {message}")
+        return number
+
+
+class _Missing:
+    pass
+
+
+_MISSING = _Missing()
+
+
+def _problem(loc: tuple[Any, ...], problem: str) -> dict[str, Any]:
+    return {"loc": list(loc), "field": ".".join(str(p) for p in loc[1:]) or "body", "problem": problem}
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

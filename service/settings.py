@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELSHIP_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="MODELSHIP_", extra="ignore", frozen=True, populate_by_name=True)
 
     model_dir: Path = Field(Path("/app/model"), description="Artifact folder: manifest.json + model.joblib")
     database_url: SecretStr | None = Field(

@@ -30,6 +30,7 @@ from service.schemas import (
     ReadyResponse,
 )
 from service.state import AppState
+from service.validation import kind_of
 
 router = APIRouter()
 MAX_PAGE = 1000
@@ -277,7 +278,7 @@ def _instances(payload: Any, names: list[str], max_batch: int) -> tuple[list[Any
     if not isinstance(payload, dict):
         raise InvalidInput(
             'the body must be a JSON object: one instance, or {"instances": [...]}',
-            [{"loc": ["body"], "field": "body", "problem": f"got {type(payload).__name__}"}],
+            [{"loc": ["body"], "field": "body", "problem": f"must be a JSON object, got {kind_of(payload)}"}],
         )
     if "instances" in payload:
         extra = sorted(set(payload) - {"instances"})

@@ -56,7 +56,7 @@ class InstanceValidator:
         self, instance: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]], warnings: list[str]
     ) -> list[float]:
         if not isinstance(instance, dict):
-            problems.append(_problem(loc, f"must be an object with fields {self.names}, got {_kind(instance)}"))
+            problems.append(_problem(loc, f"must be an object with fields {self.names}, got {kind_of(instance)}"))
             return []
         for extra in instance.keys() - self.name_set:
             problems.append(_problem((*loc, extra), f"unknown field; expected only {self.names}"))
@@ -74,7 +74,7 @@ class InstanceValidator:
             return 0.0
         kind = type(value)
         if kind is bool or kind not in (int, float):
-            problems.append(_problem(loc, f"must be a JSON {f.type}, got {_kind(value)} {_show(value)}"))
+            problems.append(_problem(loc, f"must be a JSON {f.type}, got {kind_of(value)} {_show(value)}"))
             return 0.0
         if kind is float and not math.isfinite(value):
             problems.append(_problem(loc, f"must be a finite number, got {value}"))
@@ -107,7 +107,7 @@ def _problem(loc: tuple[Any, ...], problem: str) -> dict[str, Any]:
     return {"loc": list(loc), "field": ".".join(str(p) for p in loc[1:]) or "body", "problem": problem}
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
     names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
     return names.get(type(value), type(value).__name__)
 

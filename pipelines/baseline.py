@@ -1,0 +1,65 @@
+"""Find the manifest of the model a stack serves now: the gate's default baseline."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from model.artifact import ArtifactError, load_manifest
+from pipelines.errors import StageError
+from pipelines.targets.base import OUTPUT_URL, Target, deployed_update
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    manifest: dict[str, Any]
+    source: str
+
+
+def _from_service(url: str, timeout_s: float) -> dict[str, Any]:
+    response = httpx.get(f"{url.rstrip('/')}/model", timeout=timeout_s)
+    response.raise_for_status()
+    manifest: dict[str, Any] = response.json()
+    return manifest
+
+
+def stack_baseline(target: Target, stack: str, timeout_s: float = 10.0) -> Baseline | None:
+    """The deployed model of STACK, from its artifact folder if it is on this machine, else its /model.
+
+    Returns None when the stack has never been deployed successfully (a first release has no baseline).
+    """
+    try:
+        handle = target.select(stack)
+    except StageError:
+        log.info("stack %s does not exist yet: no baseline", stack)
+        return None
+    current = deployed_update(handle.history())
+    if current is None:
+        return None
+    where = f"stack {stack} update #{current.number}"
+    if current.artifact_dir and (Path(current.artifact_dir) / "manifest.json").is_file():
+        try:
+            return Baseline(load_manifest(Path(current.artifact_dir)), f"{where} ({current.artifact_dir})")
+        except ArtifactError as exc:
+            log.warning("artifact of %s is unreadable (%s); asking the service", where, exc)
+    url = handle.outputs().get(OUTPUT_URL)
+    if not url:
+        raise StageError(f"cannot read the model of {where}: no artifact folder here and no {OUTPUT_URL} output")
+    try:
+        manifest = _from_service(str(url), timeout_s)
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StageError(
+            f"cannot read the model of {where}: artifact {current.artifact_dir} is not on this machine and "
+            f"{url}/model failed ({exc}). Pass --baseline ARTIFACT to gate against a given artifact."
+        ) from exc
+    if manifest.get("version") != current.model_version:
+        log.warning(
+            "%s/model reports %s but %s deployed %s", url, manifest.get("version"), where, current.model_version
+        )
+    return Baseline(manifest, f"{where} ({url}/model)")

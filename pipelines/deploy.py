@@ -1,0 +1,109 @@
+"""Stage `deploy`: point a stack at an artifact (and, on Kubernetes, an image digest) and run `up`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.artifact import ArtifactError, verify_artifact
+from pipelines.errors import ConfigError
+from pipelines.targets.base import (
+    ARTIFACT_DIR_KEY,
+    IMAGE_REF_KEY,
+    MODEL_VERSION_KEY,
+    OUTPUT_URL,
+    OnOutput,
+    Stack,
+    Target,
+)
+
+log = logging.getLogger(__name__)
+
+LOCAL_IMAGE = "local/modelship"
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    stack: str
+    target: str
+    model_version: str
+    artifact: str
+    image_ref: str
+    update: int | None
+    url: str | None
+    outputs: dict[str, Any]
+
+
+def deploy_config(artifact: Path, target_kind: str, image_ref: str | None = None) -> dict[str, str]:
+    """The stack config that deploys ARTIFACT. Locally the artifact's sha256 stands in for the image digest."""
+    try:
+        manifest = verify_artifact(Path(artifact))
+    except ArtifactError as exc:
+        raise ConfigError(f"refusing to deploy {artifact}: {exc}") from exc
+    if image_ref is None:
+        if target_kind != "local":
+            raise ConfigError(
+                "a pulumi deploy needs --image <registry>/modelship@sha256:<digest>, the image built with "
+                "this artifact (deploy.yml builds and pushes it); a tag would not be a reproducible deploy"
+            )
+        image_ref = f"{LOCAL_IMAGE}@sha256:{manifest['artifact']['sha256']}"
+    if "@sha256:" not in image_ref:
+        raise ConfigError(f"--image must be pinned by digest (…@sha256:…), got {image_ref}")
+    return {
+        MODEL_VERSION_KEY: manifest["version"],
+        ARTIFACT_DIR_KEY: str(Path(artifact).absolute()),
+        IMAGE_REF_KEY: image_ref,
+    }
+
+
+def apply_config(
+    handle: Stack, target_kind: str, config: Mapping[str, str], message: str, on_output: OnOutput | None = None
+) -> DeployResult:
+    """Set CONFIG on the stack and run `up`: the one way deploy, promote and rollback change a stack."""
+    handle.set_config(config)
+    log.info("up %s: %s", handle.name, message)
+    outcome = handle.up(message, on_output)
+    return DeployResult(
+        stack=handle.name,
+        target=target_kind,
+        model_version=config[MODEL_VERSION_KEY],
+        artifact=config.get(ARTIFACT_DIR_KEY, ""),
+        image_ref=config.get(IMAGE_REF_KEY, ""),
+        update=outcome.update,
+        url=outcome.outputs.get(OUTPUT_URL),
+        outputs=outcome.outputs,
+    )
+
+
+def deploy(
+    target: Target,
+    stack: str,
+    artifact: Path,
+    *,
+    message: str,
+    image_ref: str | None = None,
+    on_output: OnOutput | None = None,
+) -> DeployResult:
+    """Deploy ARTIFACT to STACK and return the stack's outputs.
+
+    Args:
+        target: where stacks live (`local` or `pulumi`).
+        stack: the stack name (dev, staging, prod, pr-<n>); created if it does not exist.
+        artifact: a verified artifact folder.
+        message: the update's message in the history (git sha, PR).
+        image_ref: the serving image by digest; required on pulumi, derived from the artifact locally.
+        on_output: receives the update's output line by line (streamed).
+
+    Returns:
+        DeployResult with the update number, the URL and all stack outputs.
+
+    Raises:
+        StackBusyError: another update runs on the stack (nothing changed).
+        UpdateFailedError: `up` failed; the history records it.
+    """
+    config = deploy_config(artifact, target.kind, image_ref)
+    handle = target.select(stack, create=True)
+    return apply_config(handle, target.kind, config, message, on_output)

@@ -1,0 +1,91 @@
+"""Stage `history`: a stack's updates as a table a person on call can read at 3 a.m."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC
+
+from pipelines.report import render_table, short_digest
+from pipelines.targets.base import LOADCHECK, SMOKE, Target, Update, deployed_update
+
+HEADERS = ["#", "time (UTC)", "kind", "result", "model version", "digest", "smoke", "loadcheck", "message"]
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    number: int
+    time: str
+    kind: str
+    result: str
+    model_version: str | None
+    image_ref: str | None
+    smoke: str | None
+    loadcheck: str | None
+    message: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    stack: str
+    target: str
+    rows: list[HistoryRow]
+
+    def table(self) -> str:
+        return render_history(self.rows)
+
+
+def to_rows(updates: list[Update]) -> list[HistoryRow]:
+    live = deployed_update(updates)
+    return [
+        HistoryRow(
+            number=u.number,
+            time=u.start_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            kind=u.kind,
+            result=u.result,
+            model_version=u.model_version,
+            image_ref=u.image_ref,
+            smoke=u.annotations.get(SMOKE),
+            loadcheck=u.annotations.get(LOADCHECK),
+            message=u.message,
+            current=live is not None and u.number == live.number,
+        )
+        for u in updates
+    ]
+
+
+def render_history(rows: list[HistoryRow], message_width: int = 60) -> str:
+    """Newest first; `*` marks the update whose config the stack runs now."""
+    if not rows:
+        return "(no updates)"
+    cells = [
+        [
+            f"{'*' if r.current else ' '}{r.number}",
+            r.time,
+            r.kind,
+            r.result,
+            r.model_version or "-",
+            short_digest(r.image_ref),
+            r.smoke or "-",
+            r.loadcheck or "-",
+            r.message.splitlines()[0][:message_width] if r.message else "",
+        ]
+        for r in rows
+    ]
+    return render_table(HEADERS, cells) + "\n* = deployed now (newest successful update)"
+
+
+def history(target: Target, stack: str, limit: int | None = None) -> HistoryResult:
+    """Read STACK's update history (Pulumi `stack.history()` or the local history file).
+
+    Args:
+        target: where the stack lives.
+        stack: the stack name.
+        limit: show only the newest LIMIT updates.
+
+    Returns:
+        HistoryResult; `table()` renders number, time, model version, digest, result, verdicts, message.
+    """
+    updates = target.select(stack).history()
+    rows = to_rows(updates)
+    return HistoryResult(stack, target.kind, rows[:limit] if limit else rows)

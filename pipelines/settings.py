@@ -1,0 +1,49 @@
+"""The pipelines' settings: one pydantic-settings class, reached through `get_settings()`.
+
+Environment variables use the prefix `MODELSHIP_PIPELINE_` (e.g. `MODELSHIP_PIPELINE_STATE_DIR`).
+Tests build their own `PipelineSettings(...)` and pass it down instead of editing `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Well-known local ports; other stacks get a derived one (see pipelines.targets.local.local_port).
+DEFAULT_LOCAL_PORTS = {"dev": 8101, "staging": 8102, "prod": 8103}
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODELSHIP_PIPELINE_", extra="ignore")
+
+    state_dir: Path = Field(default=Path(".modelship"), description="local stacks live in <state_dir>/stacks/<stack>/")
+    artifacts_dir: Path = Field(default=Path("artifacts"), description="where `train` writes artifacts")
+    reports_dir: Path = Field(default=Path("reports"), description="loadcheck reports and records")
+    local_ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LOCAL_PORTS))
+    ready_timeout_s: float = Field(default=60.0, description="how long a local deploy waits for /ready")
+    stop_timeout_s: float = Field(default=25.0, description="graceful stop of a local service (> uvicorn's 20 s)")
+    http_timeout_s: float = Field(default=10.0, description="per-request timeout of smoke checks")
+
+    gate_tolerance: float = Field(
+        default=0.05, ge=0.0, description="allowed relative regression of the primary metric vs the baseline"
+    )
+    gate_floors: dict[str, float] = Field(
+        default_factory=lambda: {"r2": 0.8, "accuracy": 0.85, "f1_macro": 0.85},
+        description="absolute worst acceptable value per metric (a ceiling for lower-is-better metrics)",
+    )
+    serving_sklearn: str | None = Field(
+        default=None, description="scikit-learn version of the serving image; default: the pyproject pin"
+    )
+
+    pulumi_work_dir: Path = Field(default=REPO_ROOT, description="folder holding Pulumi.yaml")
+    pulumi_org: str | None = Field(default=None, description="prefix stacks as <org>/<stack> when set")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> PipelineSettings:
+    return PipelineSettings()

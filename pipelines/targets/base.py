@@ -1,0 +1,167 @@
+"""The seam between stage logic and the place a model is deployed.
+
+Stages only see `Target.select(stack) -> Stack` and the handful of `Stack` methods below, the same
+verbs as the Pulumi Automation API (set config, up, history, outputs). `Update` is a typed view of
+one entry of `pulumi stack history --json`; the local target writes its history in that very JSON
+shape, so one parser serves both and the recorded Pulumi fixtures in the tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+# Stack config keys and outputs shared with infra/ (Pulumi.yaml declares them). One place to align.
+PROJECT = "modelship"
+MODEL_VERSION_KEY = f"{PROJECT}:modelVersion"
+ARTIFACT_DIR_KEY = f"{PROJECT}:artifactDir"
+IMAGE_REF_KEY = f"{PROJECT}:image.digestRef"
+DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
+
+OUTPUT_URL = "serviceUrl"
+OUTPUT_MODEL_VERSION = "modelVersion"
+OUTPUT_IMAGE_REF = "imageRef"
+OUTPUT_EXTERNAL_ADDRESS = "externalAddress"
+OUTPUT_NAMESPACE = "namespace"
+
+# Verdicts stages attach to an update after it ran (see Stack.annotate).
+SMOKE = "smoke"
+LOADCHECK = "loadcheck"
+PASS, FAIL = "pass", "fail"
+
+# `pulumi stack history --json` writes times in this format (UTC, "Z").
+HISTORY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+OnOutput = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Update:
+    """One entry of a stack's history (a Pulumi UpdateSummary), newest first in `Stack.history()`."""
+
+    number: int
+    kind: str
+    result: str
+    start_time: datetime
+    end_time: datetime | None
+    message: str
+    config: Mapping[str, str]
+    environment: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def model_version(self) -> str | None:
+        return self.config.get(MODEL_VERSION_KEY)
+
+    @property
+    def image_ref(self) -> str | None:
+        return self.config.get(IMAGE_REF_KEY)
+
+    @property
+    def artifact_dir(self) -> str | None:
+        return self.config.get(ARTIFACT_DIR_KEY)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.kind == "update" and self.result == "succeeded"
+
+    @property
+    def verified_bad(self) -> bool:
+        """A post-deploy check (smoke or load check) failed on this update."""
+        return FAIL in (self.annotations.get(SMOKE), self.annotations.get(LOADCHECK))
+
+    def deploy_config(self) -> dict[str, str]:
+        """The config an update deployed, restricted to the keys a rollback or promotion re-applies."""
+        return {key: self.config[key] for key in DEPLOY_KEYS if key in self.config}
+
+
+@dataclass(frozen=True)
+class UpOutcome:
+    update: int | None
+    outputs: dict[str, Any]
+
+
+class Stack(Protocol):
+    """A selected stack. `up` raises StackBusyError or UpdateFailedError instead of returning failure."""
+
+    @property
+    def name(self) -> str: ...
+
+    def set_config(self, values: Mapping[str, str]) -> None: ...
+
+    def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome: ...
+
+    def history(self) -> list[Update]: ...
+
+    def outputs(self) -> dict[str, Any]: ...
+
+    def annotate(self, update: int, key: str, value: str) -> None:
+        """Attach a verdict (e.g. loadcheck=pass) to an update, shown by `history`."""
+
+    def destroy(self, on_output: OnOutput | None = None) -> None:
+        """Tear the stack down and forget it (ephemeral PR stacks)."""
+
+
+class Target(Protocol):
+    kind: str
+
+    def select(self, stack: str, *, create: bool = False) -> Stack: ...
+
+
+def _parse_time(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    return datetime.strptime(raw, HISTORY_TIME_FORMAT).replace(tzinfo=UTC)
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(HISTORY_TIME_FORMAT)
+
+
+def update_from_json(entry: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> Update:
+    """Parse one entry of `pulumi stack history --json` (camelCase, config as {key: {value, secret}})."""
+    config = {
+        key: "[secret]" if value.get("secret") and "value" not in value else str(value.get("value", ""))
+        for key, value in entry.get("config", {}).items()
+    }
+    start = _parse_time(entry["startTime"])
+    assert start is not None
+    return Update(
+        number=int(entry.get("version", 0)),
+        kind=entry["kind"],
+        result=entry["result"],
+        start_time=start,
+        end_time=_parse_time(entry.get("endTime")),
+        message=entry.get("message", ""),
+        config=config,
+        environment=dict(entry.get("environment", {})),
+        annotations=dict(annotations or {}),
+    )
+
+
+def update_to_json(update: Update) -> dict[str, Any]:
+    """The inverse of update_from_json (annotations are stored apart, as Pulumi has no field for them)."""
+    entry: dict[str, Any] = {
+        "version": update.number,
+        "kind": update.kind,
+        "startTime": format_time(update.start_time),
+        "message": update.message,
+        "environment": dict(update.environment),
+        "config": {key: {"value": value, "secret": False} for key, value in update.config.items()},
+        "result": update.result,
+    }
+    if update.end_time is not None:
+        entry["endTime"] = format_time(update.end_time)
+    return entry
+
+
+def current_update(history: list[Update]) -> Update | None:
+    """The newest `update` in a history (any result): what the stack last tried to deploy."""
+    return next((u for u in history if u.kind == "update"), None)
+
+
+def deployed_update(history: list[Update]) -> Update | None:
+    """The newest successful update: the config the stack runs now (a failed `up` changes nothing)."""
+    return next((u for u in history if u.succeeded), None)

@@ -1,0 +1,235 @@
+"""The local target: each stack is a background uvicorn + an embedded Postgres on this machine.
+
+State of stack S lives in `<state_dir>/stacks/S/`: `config.json` (like Pulumi.S.yaml),
+`history.json` (the `pulumi stack history --json` shape, newest first), `annotations.json`,
+`outputs.json`, `service.pid`, `service.log`, the Postgres data in `pg/` and the spool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import shutil
+import subprocess
+import zlib
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import ConfigError, StackBusyError, StageError, UpdateFailedError
+from pipelines.settings import REPO_ROOT, PipelineSettings
+from pipelines.targets import local_process as proc
+from pipelines.targets.base import (
+    ARTIFACT_DIR_KEY,
+    IMAGE_REF_KEY,
+    MODEL_VERSION_KEY,
+    OUTPUT_EXTERNAL_ADDRESS,
+    OUTPUT_IMAGE_REF,
+    OUTPUT_MODEL_VERSION,
+    OUTPUT_NAMESPACE,
+    OUTPUT_URL,
+    OnOutput,
+    Update,
+    UpOutcome,
+    update_from_json,
+    update_to_json,
+)
+
+log = logging.getLogger(__name__)
+
+
+def local_port(stack: str, overrides: Mapping[str, int]) -> int:
+    """dev/staging/prod have fixed ports; pr-<n> stacks 8200+n; anything else a stable hash in 8700-8899."""
+    if stack in overrides:
+        return overrides[stack]
+    if stack.startswith("pr-") and stack[3:].isdigit():
+        return 8200 + int(stack[3:]) % 500
+    return 8700 + zlib.crc32(stack.encode()) % 200
+
+
+def _read_json(path: Path, default: Any) -> Any:
+    return json.loads(path.read_text()) if path.exists() else default
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)  # atomic: a concurrent reader sees the old or the new file, never half of one
+
+
+def _git_head() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True, cwd=REPO_ROOT
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+class LocalStack:
+    def __init__(self, name: str, root: Path, port: int, settings: PipelineSettings) -> None:
+        self._name = name
+        self.root = root
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.settings = settings
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    # -- protocol ---------------------------------------------------------------------------
+    def set_config(self, values: Mapping[str, str]) -> None:
+        self._write("config.json", {**self.config(), **values})
+
+    def config(self) -> dict[str, str]:
+        return dict(_read_json(self.root / "config.json", {}))
+
+    def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome:
+        say = on_output or (lambda line: None)
+        with self._lock():
+            start = datetime.now(UTC)
+            config = self.config()
+            try:
+                changes = self._deploy(config, say)
+            except UpdateFailedError as exc:
+                number = self._record(start, "failed", message, config, {"replace": 1})
+                raise UpdateFailedError(f"local update #{number} of {self.name} failed: {exc}", number) from exc
+            number = self._record(start, "succeeded", message, config, changes)
+            outputs = self._outputs_for(config)
+            self._write("outputs.json", outputs)
+            say(f"update #{number} of {self.name} succeeded: {outputs[OUTPUT_URL]}")
+            return UpOutcome(update=number, outputs=outputs)
+
+    def history(self) -> list[Update]:
+        annotations = _read_json(self.root / "annotations.json", {})
+        entries = _read_json(self.root / "history.json", [])
+        return [update_from_json(e, annotations.get(str(e["version"]))) for e in entries]
+
+    def outputs(self) -> dict[str, Any]:
+        return dict(_read_json(self.root / "outputs.json", {}))
+
+    def annotate(self, update: int, key: str, value: str) -> None:
+        annotations = _read_json(self.root / "annotations.json", {})
+        annotations.setdefault(str(update), {})[key] = value
+        self._write("annotations.json", annotations)
+
+    def destroy(self, on_output: OnOutput | None = None) -> None:
+        with self._lock():
+            self.stop()
+            self._postgres().stop()
+        shutil.rmtree(self.root)
+        (on_output or (lambda line: None))(f"stack {self.name} destroyed and removed")
+
+    # -- local specifics --------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the stack's service, if it runs."""
+        pid_file = self.root / "service.pid"
+        if pid_file.exists():
+            proc.stop(int(pid_file.read_text()), self.settings.stop_timeout_s)
+            pid_file.unlink()
+
+    def _deploy(self, config: Mapping[str, str], say: OnOutput) -> dict[str, int]:
+        artifact = config.get(ARTIFACT_DIR_KEY)
+        if not artifact or not (Path(artifact) / "manifest.json").is_file():
+            raise UpdateFailedError(f"config {ARTIFACT_DIR_KEY}={artifact!r} is not an artifact folder")
+        was_running = (self.root / "service.pid").exists()
+        self.stop()
+        if proc.port_in_use(self.port):
+            raise UpdateFailedError(
+                f"port {self.port} is taken by a process this stack did not start; stop it or map "
+                f"{self.name} to another port with MODELSHIP_PIPELINE_LOCAL_PORTS"
+            )
+        say(f"starting Postgres for {self.name}")
+        try:
+            database_url = self._postgres().start()
+        except RuntimeError as exc:  # EmbeddedPostgresError: initdb/pg_ctl failed, the log tail says why
+            raise UpdateFailedError(f"the embedded Postgres did not start: {exc}") from exc
+        say(f"starting the service with {config.get(MODEL_VERSION_KEY)} on {self.url}")
+        log_file = self.root / "service.log"
+        env = {"MODELSHIP_MODEL_DIR": artifact, "DATABASE_URL": database_url, "MODELSHIP_DATA_DIR": str(self.root)}
+        pid = proc.start(self.port, env, log_file, cwd=REPO_ROOT)
+        (self.root / "service.pid").write_text(str(pid))
+        try:
+            proc.wait_ready(self.url, pid, self.settings.ready_timeout_s, log_file)
+        except UpdateFailedError:
+            self.stop()
+            raise
+        return {"replace": 1} if was_running else {"create": 1}
+
+    def _postgres(self) -> Any:
+        from service.embedded_pg import EmbeddedPostgres  # the service package is only needed to deploy
+
+        return EmbeddedPostgres(self.root / "pg")
+
+    def _outputs_for(self, config: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            OUTPUT_URL: self.url,
+            OUTPUT_EXTERNAL_ADDRESS: f"127.0.0.1:{self.port}",
+            OUTPUT_MODEL_VERSION: config.get(MODEL_VERSION_KEY),
+            OUTPUT_IMAGE_REF: config.get(IMAGE_REF_KEY),
+            OUTPUT_NAMESPACE: f"local-{self.name}",
+        }
+
+    def _record(
+        self, start: datetime, result: str, message: str, config: Mapping[str, str], changes: Mapping[str, int]
+    ) -> int:
+        entries = _read_json(self.root / "history.json", [])
+        number = max((e["version"] for e in entries), default=0) + 1
+        environment = {"exec.kind": "modelship.local"}
+        if head := _git_head():
+            environment["git.head"] = head
+        update = Update(
+            number=number,
+            kind="update",
+            result=result,
+            start_time=start,
+            end_time=datetime.now(UTC),
+            message=message,
+            config=dict(config),
+            environment=environment,
+        )
+        entry = update_to_json(update) | {"resourceChanges": dict(changes)}
+        self._write("history.json", [entry, *entries])
+        return number
+
+    def _write(self, name: str, data: Any) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        _write_json(self.root / name, data)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".update.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StackBusyError(
+                    f"another update is running on local stack {self.name}; wait for it to finish "
+                    "and run this again (nothing was changed)"
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
+
+class LocalTarget:
+    kind = "local"
+
+    def __init__(self, settings: PipelineSettings) -> None:
+        self.settings = settings
+        self.stacks_dir = Path(settings.state_dir).absolute() / "stacks"
+
+    def select(self, stack: str, *, create: bool = False) -> LocalStack:
+        if not stack or "/" in stack or stack.startswith("."):
+            raise ConfigError(f"invalid stack name {stack!r}")
+        root = self.stacks_dir / stack
+        if not create and not root.exists():
+            raise StageError(f"local stack {stack} has no deployment yet ({root} does not exist); deploy first")
+        return LocalStack(stack, root, local_port(stack, self.settings.local_ports), self.settings)

@@ -1,0 +1,121 @@
+"""Run the service in the background for the local target: spawn uvicorn, wait for /ready, stop it.
+
+The service outlives the CLI that started it (its own session), so the pid is kept in a file and,
+before signalling it, checked to still be our uvicorn: pids get reused.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+from pipelines.errors import UpdateFailedError
+
+SERVICE_APP = "service.app:create_app"
+# Popen objects of services started by this process, kept so they are reaped, not left as zombies.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def service_command(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        SERVICE_APP,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "20",
+    ]
+
+
+def is_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def is_our_service(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return SERVICE_APP in cmdline
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start(port: int, env: Mapping[str, str], log_file: Path, cwd: Path) -> int:
+    """Spawn the service in its own session; return its pid."""
+    with log_file.open("ab") as log:
+        child = subprocess.Popen(
+            service_command(port),
+            env={**os.environ, **env},
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _CHILDREN[child.pid] = child
+    return child.pid
+
+
+def stop(pid: int, timeout_s: float) -> None:
+    """SIGTERM (graceful: in-flight requests finish), then SIGKILL after timeout_s."""
+    if not (is_alive(pid) and is_our_service(pid)):
+        _CHILDREN.pop(pid, None)
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while is_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if is_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while is_alive(pid):
+            time.sleep(0.05)
+    _CHILDREN.pop(pid, None)
+
+
+def wait_ready(url: str, pid: int, timeout_s: float, log_file: Path) -> None:
+    """Poll {url}/ready until 200; raise UpdateFailedError if the process dies or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if not is_alive(pid):
+                raise UpdateFailedError(f"the service exited during startup:\n{log_tail(log_file)}")
+            with contextlib.suppress(httpx.TransportError):
+                if client.get(f"{url}/ready").status_code == 200:
+                    return
+            time.sleep(0.2)
+    raise UpdateFailedError(f"the service was not ready after {timeout_s:.0f} s:\n{log_tail(log_file)}")
+
+
+def log_tail(log_file: Path, lines: int = 15) -> str:
+    if not log_file.exists():
+        return "(no log)"
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,128 @@
+"""The Pulumi Automation API behind the `Target`/`Stack` protocol. Thin on purpose: no stage logic here.
+
+It translates Pulumi's exceptions into the pipelines' domain errors and `UpdateSummary` objects into
+`Update`s. Verdicts (smoke/loadcheck) are stack tags `modelship:u<N>:<check>`, since an update in
+Pulumi's history cannot be edited after the fact.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+from pulumi.automation import errors as auto_errors
+
+from pipelines.errors import StackBusyError, StageError, UpdateFailedError
+from pipelines.targets.base import OnOutput, Update, UpOutcome
+
+log = logging.getLogger(__name__)
+
+_TAG = re.compile(r"^modelship:u(\d+):([a-z]+)$")
+
+BUSY_HELP = (
+    "another update is already running on stack {stack} (a CI job, or a colleague's `pulumi up`). "
+    "Pulumi allows one update per stack at a time, so this one was refused and nothing changed. "
+    "Wait for it to finish and run this again; `python -m pipelines history --stack {stack} "
+    "--target pulumi` shows it. If that update crashed and left the lock behind, run "
+    "`pulumi cancel --stack {stack}` first."
+)
+
+
+def update_from_summary(summary: auto.UpdateSummary, annotations: Mapping[str, str] | None = None) -> Update:
+    return Update(
+        number=summary.version or 0,
+        kind=summary.kind,
+        result=summary.result,
+        start_time=summary.start_time.replace(tzinfo=UTC),
+        end_time=summary.end_time.replace(tzinfo=UTC) if summary.end_time else None,
+        message=summary.message,
+        config={key: str(value.value) for key, value in summary.config.items()},
+        environment=dict(summary.environment),
+        annotations=dict(annotations or {}),
+    )
+
+
+def annotations_from_tags(tags: Mapping[str, str]) -> dict[int, dict[str, str]]:
+    found: dict[int, dict[str, str]] = {}
+    for key, value in tags.items():
+        if match := _TAG.match(key):
+            found.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    return found
+
+
+class PulumiStack:
+    """One selected `pulumi.automation.Stack`."""
+
+    def __init__(self, stack: auto.Stack) -> None:
+        self._stack = stack
+
+    @property
+    def name(self) -> str:
+        return str(self._stack.name)
+
+    def set_config(self, values: Mapping[str, str]) -> None:
+        self._stack.set_all_config({k: auto.ConfigValue(value=v) for k, v in values.items()})
+
+    def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome:
+        try:
+            result = self._stack.up(message=message, on_output=on_output, color="never")
+        except auto_errors.ConcurrentUpdateError as exc:
+            raise StackBusyError(BUSY_HELP.format(stack=self.name)) from exc
+        except auto_errors.CommandError as exc:
+            raise UpdateFailedError(f"pulumi up on {self.name} failed: {exc}") from exc
+        outputs = {key: out.value for key, out in result.outputs.items()}
+        return UpOutcome(update=result.summary.version, outputs=outputs)
+
+    def history(self) -> list[Update]:
+        annotations = annotations_from_tags(self._tags())
+        summaries = self._stack.history(show_secrets=False)
+        return [update_from_summary(s, annotations.get(s.version or 0)) for s in summaries]
+
+    def outputs(self) -> dict[str, Any]:
+        return {key: out.value for key, out in self._stack.outputs().items()}
+
+    def annotate(self, update: int, key: str, value: str) -> None:
+        try:
+            self._stack.set_tag(f"modelship:u{update}:{key}", value)
+        except auto_errors.CommandError as exc:
+            # Self-managed backends (file://, s3://) have no stack tags; the verdict stays in the record.
+            log.warning("could not tag update %s of %s with %s=%s: %s", update, self.name, key, value, exc)
+
+    def destroy(self, on_output: OnOutput | None = None) -> None:
+        try:
+            self._stack.destroy(on_output=on_output, color="never")
+            self._stack.workspace.remove_stack(self._stack.name)
+        except auto_errors.ConcurrentUpdateError as exc:
+            raise StackBusyError(BUSY_HELP.format(stack=self.name)) from exc
+
+    def _tags(self) -> dict[str, str]:
+        try:
+            return dict(self._stack.list_tags())
+        except auto_errors.CommandError:
+            return {}
+
+
+class PulumiTarget:
+    """Stacks of the Pulumi project in `work_dir` (the folder holding Pulumi.yaml)."""
+
+    kind = "pulumi"
+
+    def __init__(self, work_dir: Path, org: str | None = None) -> None:
+        self.work_dir = Path(work_dir)
+        self.org = org
+
+    def select(self, stack: str, *, create: bool = False) -> PulumiStack:
+        name = f"{self.org}/{stack}" if self.org else stack
+        select = auto.create_or_select_stack if create else auto.select_stack
+        try:
+            return PulumiStack(select(stack_name=name, work_dir=str(self.work_dir)))
+        except auto_errors.StackNotFoundError as exc:
+            raise StageError(
+                f"Pulumi stack {name} does not exist in {self.work_dir}; create it with "
+                f"`pulumi stack init {name}` (PR stacks are created by `deploy`)."
+            ) from exc

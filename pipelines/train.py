@@ -1,0 +1,50 @@
+"""Stage `train`: build a versioned artifact with model/ and say where it is."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.train import train as train_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainStageResult:
+    path: Path
+    version: str
+    recipe: str
+    seed: int
+    metrics: dict[str, float]
+    primary_metric: str
+    reused: bool
+
+
+def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, Any] | None = None) -> TrainStageResult:
+    """Train RECIPE into OUT_DIR/<version>/ (an intact artifact of the same version is reused).
+
+    Args:
+        recipe: a model/ recipe name, e.g. "house-price" or "iris".
+        out_dir: parent folder of artifact folders.
+        seed: training seed; another seed gives another version.
+        overrides: recipe parameters, as `--set key=value` on the command line.
+
+    Returns:
+        TrainStageResult with the artifact's path, version and held-out metrics.
+    """
+    result = train_model(recipe, Path(out_dir), seed=seed, overrides=dict(overrides or {}))
+    manifest = result.manifest
+    log.info("trained %s -> %s%s", recipe, result.path, " (reused)" if result.reused else "")
+    return TrainStageResult(
+        path=result.path.absolute(),
+        version=result.version,
+        recipe=recipe,
+        seed=seed,
+        metrics=dict(manifest["metrics"]),
+        primary_metric=manifest["primary_metric"]["name"],
+        reused=result.reused,
+    )

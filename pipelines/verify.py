@@ -1,0 +1,74 @@
+"""Post-deploy verification shared by release and promote: smoke, then the load check.
+
+Each verdict is attached to the update it judged (`Stack.annotate`), so `history` shows it and
+`rollback` never returns to an update that failed one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.loadcheck import LoadcheckResult, loadcheck
+from pipelines.smoke import SmokeResult, smoke
+from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, Stack
+
+log = logging.getLogger(__name__)
+
+SmokeFn = Callable[[str, "str | None"], SmokeResult]
+LoadcheckFn = Callable[[str, str, Path, "float | None"], LoadcheckResult]
+
+
+def _smoke(url: str, expected_version: str | None) -> SmokeResult:
+    return smoke(url, expected_version)
+
+
+@dataclass(frozen=True)
+class Checkers:
+    """The checks run after a deploy; tests replace them to drive the stage logic."""
+
+    smoke: SmokeFn = field(default=_smoke)
+    loadcheck: LoadcheckFn = field(default=loadcheck)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    profile: str | None  # the loadtest profile; None skips the load check
+    out_dir: Path
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    passed: bool
+    failed_check: str | None
+    smoke: SmokeResult
+    loadcheck: LoadcheckResult | None
+
+
+def verify(
+    handle: Stack,
+    update: int | None,
+    url: str,
+    expected_version: str,
+    options: VerifyOptions,
+    checkers: Checkers | None = None,
+) -> VerifyResult:
+    """Smoke-test, then load-check a fresh deployment, recording each verdict on its update."""
+    run = checkers or Checkers()
+
+    def record(key: str, passed: bool) -> None:
+        if update is not None:
+            handle.annotate(update, key, PASS if passed else FAIL)
+
+    smoke_result = run.smoke(url, expected_version)
+    record(SMOKE, smoke_result.passed)
+    if not smoke_result.passed:
+        return VerifyResult(False, SMOKE, smoke_result, None)
+    if options.profile is None:
+        return VerifyResult(True, None, smoke_result, None)
+    load_result = run.loadcheck(url, options.profile, options.out_dir, options.duration_s)
+    record(LOADCHECK, load_result.passed)
+    return VerifyResult(load_result.passed, None if load_result.passed else LOADCHECK, smoke_result, load_result)

@@ -17,6 +17,7 @@ import socket
 import stat
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 SYSTEM_USER = "pgserver"
@@ -28,7 +29,9 @@ class EmbeddedPostgresError(RuntimeError):
 
 def _bin_dir() -> Path:
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # pgserver's platformdirs warns about XDG_RUNTIME_DIR as root
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
 
         return Path(POSTGRES_BIN_PATH)
     except ImportError:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from model.artifact import ArtifactError, load_manifest
 from pipelines.errors import StageError
-from pipelines.targets.base import OUTPUT_URL, Target, deployed_update
+from pipelines.settings import REPO_ROOT
+from pipelines.targets.base import Target, deployed_update, reachable_url
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +43,15 @@ def stack_baseline(target: Target, stack: str, timeout_s: float = 10.0) -> Basel
     if current is None:
         return None
     where = f"stack {stack} update #{current.number}"
-    if current.artifact_dir and (Path(current.artifact_dir) / "manifest.json").is_file():
+    folder = REPO_ROOT / current.artifact_dir if current.artifact_dir else None
+    if folder is not None and (folder / "manifest.json").is_file():
         try:
-            return Baseline(load_manifest(Path(current.artifact_dir)), f"{where} ({current.artifact_dir})")
+            return Baseline(load_manifest(folder), f"{where} ({current.artifact_dir})")
         except ArtifactError as exc:
             log.warning("artifact of %s is unreadable (%s); asking the service", where, exc)
-    url = handle.outputs().get(OUTPUT_URL)
+    url = reachable_url(handle.outputs())
     if not url:
-        raise StageError(f"cannot read the model of {where}: no artifact folder here and no {OUTPUT_URL} output")
+        raise StageError(f"cannot read the model of {where}: no artifact folder here and no URL output")
     try:
         manifest = _from_service(str(url), timeout_s)
     except (httpx.HTTPError, ValueError) as exc:

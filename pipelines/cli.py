@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the stage's log
     try:
         passed: bool = args.handler(args, get_settings())
     except StageError as exc:

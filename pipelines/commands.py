@@ -22,7 +22,7 @@ from pipelines.rollback import rollback
 from pipelines.settings import PipelineSettings
 from pipelines.smoke import smoke
 from pipelines.targets import Stack, get_target
-from pipelines.targets.base import FAIL, LOADCHECK, OUTPUT_URL, PASS, SMOKE, deployed_update
+from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, deployed_update, reachable_url
 from pipelines.train import train
 from pipelines.verify import VerifyOptions
 
@@ -85,9 +85,9 @@ def _stack_url(args: argparse.Namespace, settings: PipelineSettings) -> tuple[st
     if not args.stack:
         raise ConfigError("give --url, or --stack (and --target) to use the stack's serviceUrl output")
     handle = get_target(args.target, settings).select(args.stack)
-    url = handle.outputs().get(OUTPUT_URL)
+    url = reachable_url(handle.outputs())
     if not url:
-        raise ConfigError(f"stack {args.stack} has no {OUTPUT_URL} output; deploy it first")
+        raise ConfigError(f"stack {args.stack} has no serviceUrl/externalAddress output; deploy it first")
     return str(url), handle
 
 
@@ -134,7 +134,8 @@ def cmd_smoke(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     expected = args.expect_version
     if expected is None and handle is not None:
         expected = handle.outputs().get("modelVersion")
-    result = smoke(url, expected, timeout_s=settings.http_timeout_s)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    result = smoke(url, expected, timeout_s=settings.http_timeout_s, api_key=key)
     _annotate_current(handle, SMOKE, result.passed)
     _out(result.summary())
     return _finish(args, "smoke", result, result.passed)

@@ -10,14 +10,15 @@ from typing import Any
 
 from model.artifact import ArtifactError, verify_artifact
 from pipelines.errors import ConfigError
+from pipelines.settings import REPO_ROOT
 from pipelines.targets.base import (
     ARTIFACT_DIR_KEY,
     IMAGE_REF_KEY,
     MODEL_VERSION_KEY,
-    OUTPUT_URL,
     OnOutput,
     Stack,
     Target,
+    reachable_url,
 )
 
 log = logging.getLogger(__name__)
@@ -54,9 +55,15 @@ def deploy_config(artifact: Path, target_kind: str, image_ref: str | None = None
         raise ConfigError(f"--image must be pinned by digest (…@sha256:…), got {image_ref}")
     return {
         MODEL_VERSION_KEY: manifest["version"],
-        ARTIFACT_DIR_KEY: str(Path(artifact).absolute()),
+        ARTIFACT_DIR_KEY: artifact_dir_value(Path(artifact)),
         IMAGE_REF_KEY: image_ref,
     }
+
+
+def artifact_dir_value(artifact: Path) -> str:
+    """Relative to the repo root when inside it (infra bakes it from the build context), else absolute."""
+    absolute = artifact.absolute()
+    return str(absolute.relative_to(REPO_ROOT)) if absolute.is_relative_to(REPO_ROOT) else str(absolute)
 
 
 def apply_config(
@@ -73,7 +80,7 @@ def apply_config(
         artifact=config.get(ARTIFACT_DIR_KEY, ""),
         image_ref=config.get(IMAGE_REF_KEY, ""),
         update=outcome.update,
-        url=outcome.outputs.get(OUTPUT_URL),
+        url=reachable_url(outcome.outputs),
         outputs=outcome.outputs,
     )
 

@@ -133,9 +133,7 @@ def rollback(
     chosen = select_rollback_target(history, to_version, steps)
     current = current_update(history)
     assert current is not None  # select_rollback_target raised otherwise
-    text = message or (
-        f"rollback {stack}: {current.model_version} -> {chosen.model_version} (config of update #{chosen.number})"
-    )
+    text = message or f"rollback {current.model_version} -> {chosen.model_version} (config of #{chosen.number})"
     log.info("%s", text)
     deployed = apply_config(handle, target.kind, chosen.deploy_config(), text, on_output)
     smoke_result = None

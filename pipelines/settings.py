@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,9 @@ class PipelineSettings(BaseSettings):
     ready_timeout_s: float = Field(default=60.0, description="how long a local deploy waits for /ready")
     stop_timeout_s: float = Field(default=25.0, description="graceful stop of a local service (> uvicorn's 20 s)")
     http_timeout_s: float = Field(default=10.0, description="per-request timeout of smoke checks")
+    api_key: SecretStr | None = Field(
+        default=None, description="API key smoke sends (Authorization: Bearer) to stacks with auth.required"
+    )
 
     gate_tolerance: float = Field(
         default=0.05, ge=0.0, description="allowed relative regression of the primary metric vs the baseline"

@@ -134,6 +134,7 @@ def smoke(
     *,
     timeout_s: float = 10.0,
     ready_wait_s: float = 30.0,
+    api_key: str | None = None,
     client_factory: Callable[[str], httpx.Client] | None = None,
 ) -> SmokeResult:
     """Check a running service: /ready, /model's version, the seed's requests, one batch, one 422.
@@ -143,13 +144,16 @@ def smoke(
         expected_version: the model version /model must report (None: any).
         timeout_s: per-request timeout.
         ready_wait_s: how long /ready may take to turn 200 (a rollout in progress).
+        api_key: sent as `Authorization: Bearer` (stacks with auth.required).
         client_factory: builds the HTTP client (tests pass one with a mock transport).
 
     Returns:
         SmokeResult; `passed` is True only when every check passed.
     """
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     factory = client_factory or (lambda base: httpx.Client(base_url=base, timeout=timeout_s))
     with factory(url.rstrip("/")) as client:
+        client.headers.update(headers)
         run = _Smoke(client, expected_version)
         try:
             if run.ready(ready_wait_s) and run.model():

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipelines.loadcheck import LoadcheckResult, loadcheck
+from pipelines.settings import get_settings
 from pipelines.smoke import SmokeResult, smoke
 from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, Stack
 
@@ -22,7 +23,9 @@ LoadcheckFn = Callable[[str, str, Path, "float | None"], LoadcheckResult]
 
 
 def _smoke(url: str, expected_version: str | None) -> SmokeResult:
-    return smoke(url, expected_version)
+    settings = get_settings()
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return smoke(url, expected_version, timeout_s=settings.http_timeout_s, api_key=key)
 
 
 @dataclass(frozen=True)

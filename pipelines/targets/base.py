@@ -15,9 +15,9 @@ from typing import Any, Protocol
 
 # Stack config keys and outputs shared with infra/ (Pulumi.yaml declares them). One place to align.
 PROJECT = "modelship"
-MODEL_VERSION_KEY = f"{PROJECT}:modelVersion"
-ARTIFACT_DIR_KEY = f"{PROJECT}:artifactDir"
-IMAGE_REF_KEY = f"{PROJECT}:image.digestRef"
+MODEL_VERSION_KEY = f"{PROJECT}:model.version"
+ARTIFACT_DIR_KEY = f"{PROJECT}:model.artifactDir"  # relative to the repo root (the image's build context)
+IMAGE_REF_KEY = f"{PROJECT}:image.digestRef"  # set: infra deploys this digest and builds nothing
 DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
 
 OUTPUT_URL = "serviceUrl"
@@ -155,6 +155,16 @@ def update_to_json(update: Update) -> dict[str, Any]:
     if update.end_time is not None:
         entry["endTime"] = format_time(update.end_time)
     return entry
+
+
+def reachable_url(outputs: Mapping[str, Any]) -> str | None:
+    """Where a client outside the cluster reaches the service: the load balancer address when there is
+    one, else `serviceUrl` (in-cluster DNS: fine for a runner inside the cluster, and for the local target)."""
+    external = str(outputs.get(OUTPUT_EXTERNAL_ADDRESS) or "")
+    if external:
+        return external if "://" in external else f"http://{external}"
+    url = outputs.get(OUTPUT_URL)
+    return str(url) if url else None
 
 
 def current_update(history: list[Update]) -> Update | None:

@@ -135,9 +135,10 @@ class LocalStack:
             pid_file.unlink()
 
     def _deploy(self, config: Mapping[str, str], say: OnOutput) -> dict[str, int]:
-        artifact = config.get(ARTIFACT_DIR_KEY)
-        if not artifact or not (Path(artifact) / "manifest.json").is_file():
-            raise UpdateFailedError(f"config {ARTIFACT_DIR_KEY}={artifact!r} is not an artifact folder")
+        configured = config.get(ARTIFACT_DIR_KEY)
+        artifact = str(REPO_ROOT / configured) if configured else ""  # an absolute value stays as it is
+        if not configured or not (Path(artifact) / "manifest.json").is_file():
+            raise UpdateFailedError(f"config {ARTIFACT_DIR_KEY}={configured!r} is not an artifact folder")
         was_running = (self.root / "service.pid").exists()
         self.stop()
         if proc.port_in_use(self.port):
@@ -232,4 +233,5 @@ class LocalTarget:
         root = self.stacks_dir / stack
         if not create and not root.exists():
             raise StageError(f"local stack {stack} has no deployment yet ({root} does not exist); deploy first")
+        root.mkdir(parents=True, exist_ok=True)
         return LocalStack(stack, root, local_port(stack, self.settings.local_ports), self.settings)

@@ -1,0 +1,72 @@
+"""The CLI is thin: stage names, exit codes, stdout for results, JSON records."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipelines.cli import build_parser, default_message, main, stage_names
+
+STAGES = ["deploy", "destroy", "gate", "history", "loadcheck", "promote", "release", "rollback", "smoke", "train"]
+
+
+def test_every_stage_is_a_subcommand() -> None:
+    assert stage_names() == STAGES
+
+
+@pytest.mark.parametrize("stage", ["deploy", "smoke", "loadcheck", "promote", "history", "rollback", "release"])
+def test_stack_touching_stages_take_target(stage: str) -> None:
+    help_text = build_parser()._subparsers._group_actions[0].choices[stage].format_help()  # type: ignore[union-attr]
+    assert "--target {local,pulumi}" in help_text
+
+
+def test_train_prints_key_values_and_writes_a_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    record = tmp_path / "train.json"
+    code = main(
+        ["train", "--recipe", "iris", "--out", str(tmp_path / "a"), "--set", "n_estimators=5", "--record", str(record)]
+    )
+    assert code == 0
+    out = dict(line.split("=", 1) for line in capsys.readouterr().out.splitlines())
+    assert Path(out["path"]).is_dir() and out["version"].startswith("iris-")
+    data = json.loads(record.read_text())
+    assert data["stage"] == "train" and data["passed"] and data["result"]["version"] == out["version"]
+
+
+def test_gate_exit_code_follows_the_verdict(
+    v1_artifact: Path, v2_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ok = ["gate", "--candidate", str(v2_artifact), "--baseline", str(v1_artifact)]
+    assert main(ok) == 0
+    assert "result: PASS" in capsys.readouterr().out
+    record = tmp_path / "gate.json"
+    assert main([*ok, "--floor", "r2=0.999", "--record", str(record)]) == 1
+    assert "result: FAIL" in capsys.readouterr().out
+    data = json.loads(record.read_text())
+    assert data["passed"] is False and any(c["name"] == "r2 floor" for c in data["result"]["checks"])
+
+
+def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["gate", "--candidate", str(tmp_path / "nope")]) == 1
+    assert "error: manifest:" in capsys.readouterr().err
+
+
+def test_a_tampered_artifact_is_not_deployed(
+    v1_artifact: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tampered = tmp_path / v1_artifact.name
+    shutil.copytree(v1_artifact, tampered)
+    with (tampered / "model.joblib").open("ab") as f:
+        f.write(b"\0")
+    assert main(["deploy", "--stack", "dev", "--artifact", str(tampered)]) == 1
+    assert "refusing to deploy" in capsys.readouterr().err
+
+
+def test_default_message_names_the_pr_or_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_SHA", "0123456789abcdef")
+    monkeypatch.setenv("GITHUB_REF", "refs/pull/42/merge")
+    assert default_message("deploy x") == "deploy x (PR #42 git 0123456789ab)"
+    monkeypatch.setenv("GITHUB_REF", "refs/heads/main")
+    assert default_message("deploy x") == "deploy x (git 0123456789ab)"

@@ -1,0 +1,137 @@
+"""The benchmark matrix: which server runs which workload, all on 127.0.0.1 against one Postgres."""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from loadtest.bench import tables
+from loadtest.bench.loadgen import encode_post
+from loadtest.bench.servers import ServerSpec
+from loadtest.checks import parse_manifest, random_instance
+
+PY = sys.executable
+VARIANTS = 64  # distinct bodies per workload, cycled: no server can cache one answer
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Workload:
+    key: str
+    bodies: tuple[bytes, ...]
+    instances: int = 1  # per request
+    path: str = "/predict"
+    expect: bytes = b'"prediction'  # must appear in every 2xx body
+
+    def requests(self, port: int) -> list[bytes]:
+        return [encode_post("127.0.0.1", port, self.path, body) for body in self.bodies]
+
+
+@dataclass(frozen=True)
+class Case:
+    key: str
+    label: str
+    server: ServerSpec
+    workload: Workload
+    group: str  # "modelship" or "baseline"
+
+
+def _instances(manifest: dict[str, Any], seed: int, count: int) -> list[dict[str, float | int]]:
+    schema = parse_manifest(manifest)
+    rng = random.Random(seed)
+    return [random_instance(schema, rng) for _ in range(count)]
+
+
+def workloads(house: dict[str, Any], iris: dict[str, Any]) -> dict[str, Workload]:
+    """Same values for every server of a model family; only the envelope differs (seed 003 wants a list)."""
+    house_rows = _instances(house, 1, VARIANTS)
+    iris_rows = _instances(iris, 2, VARIANTS)
+    iris_names = [f["name"] for f in iris["features"]]
+    batches = [_instances(house, 100 + i, BATCH_SIZE) for i in range(16)]
+    return {
+        "house-1": Workload("house-price, 1 instance", tuple(orjson.dumps(r) for r in house_rows)),
+        "iris-1": Workload("iris, 1 instance", tuple(orjson.dumps(r) for r in iris_rows)),
+        "iris-1-seed003": Workload(
+            "iris, 1 instance",
+            tuple(orjson.dumps({"input": [r[n] for n in iris_names]}) for r in iris_rows),
+        ),
+        "house-100": Workload(
+            f"house-price, batch of {BATCH_SIZE}",
+            tuple(orjson.dumps({"instances": b}) for b in batches),
+            instances=BATCH_SIZE,
+            expect=b'"predictions"',
+        ),
+    }
+
+
+def _uvicorn(target: str, workers: int, factory: bool) -> tuple[str, ...]:
+    argv = [PY, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", "{port}", "--no-access-log"]
+    argv += ["--factory"] if factory else []
+    argv += ["--workers", str(workers)] if workers > 1 else []
+    return tuple(argv)
+
+
+def service_spec(
+    key: str, model_dir: Path, db_url: str, scratch: Path, workers: int, extra_env: Mapping[str, str]
+) -> ServerSpec:
+    """The modelship service with the Dockerfile's command (plus --workers when more than one)."""
+    from service.__main__ import UVICORN  # the CMD's arguments, kept in step with the Dockerfile
+
+    argv = (PY, "-m", *UVICORN, "--host", "127.0.0.1", "--port", "{port}")
+    argv += ("--workers", str(workers)) if workers > 1 else ()
+    env = {
+        "MODELSHIP_MODEL_DIR": str(model_dir),
+        "DATABASE_URL": db_url,
+        "MODELSHIP_DATA_DIR": str(scratch / "modelship"),
+        "MODELSHIP_SPOOL_DIR": str(scratch / f"spool-{key}"),
+        **extra_env,
+    }
+    return ServerSpec(key, "modelship", argv, env, ready_path="/ready", log_table="predictions")
+
+
+def _gunicorn(target: str) -> tuple[str, ...]:
+    return (PY, "-m", "gunicorn", "--bind", "127.0.0.1:{port}", "--workers", "2", target)
+
+
+def build_cases(
+    house_dir: Path, iris_dir: Path, house: dict[str, Any], iris: dict[str, Any], db_url: str,
+    scratch: Path, workers: int, service_env: Mapping[str, str],
+) -> list[Case]:  # fmt: skip
+    load = workloads(house, iris)
+    house_env = {"BENCH_MODEL_DIR": str(house_dir), "DATABASE_URL": db_url}
+    iris_env = {"BENCH_MODEL_DIR": str(iris_dir)}
+    bench = "loadtest.bench."
+
+    def service(key: str, model_dir: Path) -> ServerSpec:
+        return service_spec(key, model_dir, db_url, scratch, workers, service_env)
+
+    def asgi(key: str, target: str, env: Mapping[str, str], factory: bool = True) -> ServerSpec:
+        return ServerSpec(
+            key,
+            key,
+            _uvicorn(bench + target, workers, factory),
+            env,
+            log_table=tables.NAIVE_TABLE if key == "naive-fastapi" else None,
+        )
+
+    seed = ServerSpec("seed-style", "seed", _gunicorn(bench + "seed_flask:app"), house_env, log_table=tables.SEED_TABLE)
+    iris_flask = ServerSpec("iris-flask", "iris-flask", _gunicorn(bench + "iris_flask:app"), iris_env)
+    return [
+        Case("modelship-house", "modelship, house-price", service("house", house_dir), load["house-1"], "modelship"),
+        Case("modelship-iris", "modelship, iris", service("iris", iris_dir), load["iris-1"], "modelship"),
+        Case("modelship-batch", "modelship, batch of 100", service("batch", house_dir), load["house-100"], "modelship"),
+        Case("seed-style", "seed-style Flask+gunicorn, conn/request", seed, load["house-1"], "baseline"),
+        Case("naive-fastapi", "naive FastAPI, pooled INSERT/request",
+             asgi("naive-fastapi", "naive_fastapi:create_app", house_env), load["house-1"], "baseline"),
+        Case("plain-fastapi", "plain FastAPI, no database",
+             asgi("plain-fastapi", "plain_fastapi:create_app", house_env), load["house-1"], "baseline"),
+        Case("raw-asgi", "raw ASGI floor (no model)", asgi("raw-asgi", "raw_asgi:app", {}, factory=False),
+             load["house-1"], "baseline"),
+        Case("iris-flask", "seed 003 iris Flask+gunicorn", iris_flask, load["iris-1-seed003"], "baseline"),
+    ]  # fmt: skip

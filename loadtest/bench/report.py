@@ -1,0 +1,185 @@
+"""The bench table, the issue-5 targets as ratios from the same run, bench.json and bench.png."""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from loadtest.bench.harness import BenchRun, CaseResult, machine
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    op: str  # ">=" or "<="
+    limit: float
+    unit: str
+    observe: Callable[[dict[str, CaseResult], BenchRun], float | None]
+
+
+def _ratio(numerator: str, denominator: str) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+    def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
+        if numerator not in rows or denominator not in rows or rows[denominator].load.rps <= 0:
+            return None
+        return rows[numerator].load.rps / rows[denominator].load.rps
+
+    return observe
+
+
+def _field(key: str, attr: str) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+    def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
+        if key not in rows:
+            return None
+        row = rows[key]
+        return float(row.instances_per_s if attr == "instances_per_s" else getattr(row.load, attr))
+
+    return observe
+
+
+TARGETS = (
+    Target("house 1-instance req/s vs plain FastAPI without DB", ">=", 1.0, "x",
+           _ratio("modelship-house", "plain-fastapi")),
+    Target("house 1-instance req/s vs seed-style", ">=", 30.0, "x", _ratio("modelship-house", "seed-style")),
+    Target("house 1-instance p99 at 32 connections", "<=", 15.0, "ms", _field("modelship-house", "p99_ms")),
+    Target("iris 1-instance req/s vs seed 003 gunicorn Flask", ">=", 8.0, "x",
+           _ratio("modelship-iris", "iris-flask")),
+    Target("iris 1-instance p99", "<=", 50.0, "ms", _field("modelship-iris", "p99_ms")),
+    Target("batch of 100, logging on: instances/s", ">=", 50_000.0, "/s",
+           _field("modelship-batch", "instances_per_s")),
+    Target("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
+           lambda _rows, run: run.cold_start_median_s),
+)  # fmt: skip
+
+
+def evaluate_targets(run: BenchRun) -> list[dict[str, Any]]:
+    rows = {r.key: r for r in run.results}
+    verdicts = []
+    for target in TARGETS:
+        observed = target.observe(rows, run)
+        met = (
+            None if observed is None else (observed >= target.limit if target.op == ">=" else observed <= target.limit)
+        )
+        verdicts.append({"target": target.name, "op": target.op, "limit": target.limit, "unit": target.unit,
+                         "observed": observed, "met": met})  # fmt: skip
+    return verdicts
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def table(run: BenchRun) -> str:
+    header = (f"{'server':<40}{'workload':<27}{'req/s':>8}{'inst/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+              f"{'srv µs/req':>11}{'db µs/req':>10}{'gen %':>6}{'errors':>7}{'rows/2xx':>9}{'ready s':>8}")  # fmt: skip
+    lines = [header, "-" * len(header)]
+    for r in run.results:
+        logged = None if r.rows_logged is None else r.rows_logged / max(r.answered_total, 1)
+        gen_pct = 100 * r.load.loadgen_cpu_s / r.load.duration_s
+        lines.append(
+            f"{r.label[:39]:<40}{r.workload[:26]:<27}{r.load.rps:>8,.0f}{r.instances_per_s:>9,.0f}"
+            f"{r.load.p50_ms:>8.2f}{r.load.p99_ms:>8.2f}{r.server_cpu_us:>11,.0f}{_fmt(r.db_cpu_us):>10}"
+            f"{gen_pct:>6.0f}{r.load.errors:>7}{_fmt(logged, 3):>9}{r.ready_s:>8.2f}"
+        )
+    lines += [f"{key:<40}FAILED: {reason}" for key, reason in run.failures.items()]
+    return "\n".join(lines)
+
+
+def targets_text(verdicts: list[dict[str, Any]]) -> str:
+    lines = ["targets (issue 5), ratios from this run:"]
+    for v in verdicts:
+        status = "n/a " if v["met"] is None else ("MET " if v["met"] else "MISS")
+        digits = 2 if v["unit"] in ("x", "ms", "s") else 0
+        lines.append(f"  {status} {v['target']:<50} {_fmt(v['observed'], digits):>10} {v['op']} "
+                     f"{v['limit']:,g} {v['unit']}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def ratios_text(run: BenchRun) -> str:
+    rows = {r.key: r for r in run.results}
+    house = rows.get("modelship-house")
+    if house is None:
+        return ""
+    parts = [f"{r.key} {house.load.rps / r.load.rps:.2f}x" for r in run.results
+             if r.group == "baseline" and r.workload == house.workload and r.load.rps > 0]  # fmt: skip
+    return "modelship house-price req/s vs: " + ", ".join(parts)
+
+
+def to_json(run: BenchRun, verdicts: list[dict[str, Any]]) -> dict[str, Any]:
+    results = []
+    for r in run.results:
+        entry = asdict(r)
+        entry["instances_per_s"] = r.instances_per_s
+        entry["load"]["statuses"] = {str(k): v for k, v in r.load.statuses.items()}
+        results.append(entry)
+    settings = asdict(run.settings) | {"only": sorted(run.settings.only)}
+    return {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine() | {"python": platform.python_version()},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
+        "model_versions": run.versions,
+        "results": results,
+        "cold_starts_s": run.cold_starts_s,
+        "failures": run.failures,
+        "targets": verdicts,
+    }
+
+
+def chart(run: BenchRun, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r.label}\n({r.workload})" for r in run.results][::-1]
+    results = run.results[::-1]
+    colors = ["tab:blue" if r.group == "modelship" else "tab:gray" for r in results]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 0.55 * len(results) + 2), sharey=True)
+    panels = (
+        ("requests/s (log)", [r.load.rps for r in results], True),
+        ("p99 latency, ms (log)", [r.load.p99_ms for r in results], True),
+        ("CPU µs per request: server + Postgres", [r.server_cpu_us for r in results], False),
+    )
+    for ax, (title, values, log_scale) in zip(axes, panels, strict=True):
+        ax.barh(labels, values, color=colors)
+        if log_scale:
+            ax.set_xscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.grid(True, axis="x", alpha=0.3, which="both")
+        for y, value in enumerate(values):
+            ax.annotate(f"{value:,.0f}" if value >= 10 else f"{value:.2f}", (value, y), fontsize=7,
+                        xytext=(3, -3), textcoords="offset points")  # fmt: skip
+    axes[2].barh(labels, [r.db_cpu_us or 0.0 for r in results], left=[r.server_cpu_us for r in results],
+                 color="tab:orange", label="Postgres")  # fmt: skip
+    axes[2].legend(fontsize=8)
+    settings = run.settings
+    fig.suptitle(f"modelship bench: {settings.connections} connections, {settings.duration_s:g} s after "
+                 f"{settings.warmup_s:g} s warm-up, {settings.workers} uvicorn workers, same host")  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_reports(run: BenchRun, out_dir: Path) -> tuple[str, Path, Path]:
+    """Write bench.json, bench.txt and bench.png; return the text shown on screen."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    verdicts = evaluate_targets(run)
+    cold = ", ".join(f"{s:.2f} s" for s in run.cold_starts_s) or "not measured"
+    text = "\n\n".join(
+        part for part in (
+            table(run),
+            ratios_text(run),
+            f"cold start (spawn to /ready 200, one worker, Postgres up): {cold}",
+            targets_text(verdicts),
+        ) if part
+    )  # fmt: skip
+    json_path = out_dir / "bench.json"
+    json_path.write_text(json.dumps(to_json(run, verdicts), indent=2) + "\n")
+    (out_dir / "bench.txt").write_text(text + "\n")
+    png = chart(run, out_dir / "bench.png") if run.results else out_dir / "bench.png"
+    return text, json_path, png

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +16,8 @@ from typing import Any
 
 from pipelines import commands
 from pipelines.errors import StageError
-from pipelines.settings import REPO_ROOT, get_settings
+from pipelines.report import git_head
+from pipelines.settings import get_settings
 from pipelines.targets import TARGETS
 
 log = logging.getLogger("pipelines")
@@ -25,20 +25,10 @@ log = logging.getLogger("pipelines")
 
 def default_message(action: str) -> str:
     """What the update history shows as the message: the action, then the PR or commit that asked for it."""
-    sha = os.environ.get("GITHUB_SHA") or _git_sha()
+    sha = os.environ.get("GITHUB_SHA") or git_head() or ""
     ref = os.environ.get("GITHUB_REF", "")
     where = f"PR #{ref.split('/')[2]} " if ref.startswith("refs/pull/") else ""
     return f"{action} ({where}git {sha[:12]})" if sha else action
-
-
-def _git_sha() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True, cwd=REPO_ROOT
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return out.stdout.strip()
 
 
 def _stack_options(parser: argparse.ArgumentParser, required: bool = True) -> None:

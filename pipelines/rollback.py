@@ -132,7 +132,8 @@ def rollback(
     history = handle.history()
     chosen = select_rollback_target(history, to_version, steps)
     current = current_update(history)
-    assert current is not None  # select_rollback_target raised otherwise
+    if current is None:  # select_rollback_target has raised already; this satisfies the type checker
+        raise NothingToRollBackError(f"nothing to roll back: {stack} has no updates")
     text = message or f"rollback {current.model_version} -> {chosen.model_version} (config of #{chosen.number})"
     log.info("%s", text)
     deployed = apply_config(handle, target.kind, chosen.deploy_config(), text, on_output)

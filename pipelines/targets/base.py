@@ -31,6 +31,9 @@ SMOKE = "smoke"
 LOADCHECK = "loadcheck"
 PASS, FAIL = "pass", "fail"
 
+# What a secret config value reads as in a history shown without secrets (Pulumi's own sentinel).
+SECRET_MASK = "[secret]"  # nosec B105
+
 # `pulumi stack history --json` writes times in this format (UTC, "Z").
 HISTORY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -123,11 +126,12 @@ def format_time(moment: datetime) -> str:
 def update_from_json(entry: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> Update:
     """Parse one entry of `pulumi stack history --json` (camelCase, config as {key: {value, secret}})."""
     config = {
-        key: "[secret]" if value.get("secret") and "value" not in value else str(value.get("value", ""))
+        key: SECRET_MASK if value.get("secret") and "value" not in value else str(value.get("value", ""))
         for key, value in entry.get("config", {}).items()
     }
     start = _parse_time(entry["startTime"])
-    assert start is not None
+    if start is None:
+        raise ValueError(f"history entry {entry.get('version')} has no startTime")
     return Update(
         number=int(entry.get("version", 0)),
         kind=entry["kind"],
@@ -141,15 +145,22 @@ def update_from_json(entry: Mapping[str, Any], annotations: Mapping[str, str] | 
     )
 
 
+def _config_entry(value: str) -> dict[str, Any]:
+    """Pulumi's shape: {"value": v, "secret": false}, or {"secret": true} alone for a hidden secret."""
+    masked = value == SECRET_MASK
+    return {"secret": masked} if masked else {"value": value, "secret": masked}
+
+
 def update_to_json(update: Update) -> dict[str, Any]:
     """The inverse of update_from_json (annotations are stored apart, as Pulumi has no field for them)."""
+    config = {key: _config_entry(value) for key, value in update.config.items()}
     entry: dict[str, Any] = {
         "version": update.number,
         "kind": update.kind,
         "startTime": format_time(update.start_time),
         "message": update.message,
         "environment": dict(update.environment),
-        "config": {key: {"value": value, "secret": False} for key, value in update.config.items()},
+        "config": config,
         "result": update.result,
     }
     if update.end_time is not None:

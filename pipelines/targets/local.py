@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.errors import ConfigError, StackBusyError, StageError, UpdateFailedError
+from pipelines.report import git_head
 from pipelines.settings import REPO_ROOT, PipelineSettings
 from pipelines.targets import local_process as proc
 from pipelines.targets.base import (
@@ -59,16 +59,6 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)  # atomic: a concurrent reader sees the old or the new file, never half of one
-
-
-def _git_head() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True, cwd=REPO_ROOT
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 class LocalStack:
@@ -183,7 +173,7 @@ class LocalStack:
         entries = _read_json(self.root / "history.json", [])
         number = max((e["version"] for e in entries), default=0) + 1
         environment = {"exec.kind": "modelship.local"}
-        if head := _git_head():
+        if head := git_head():
             environment["git.head"] = head
         update = Update(
             number=number,

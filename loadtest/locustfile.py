@@ -137,9 +137,7 @@ class DashboardReader(ModelUser):
         cursor = body.get("next_before") if isinstance(body, dict) else None
         if isinstance(cursor, int) and not isinstance(cursor, bool):
             params["before"] = cursor
-            with self.client.get(
-                "/predictions", params=params, name="/predictions?before=", catch_response=True
-            ) as r:
+            with self.client.get("/predictions", params=params, name="/predictions?before=", catch_response=True) as r:
                 _judge(r, check_history(r.status_code, _json(r), self.page))
 
     @task(1)
@@ -179,9 +177,7 @@ def _add_arguments(parser: Any) -> None:
 def _record(request_type: str, name: str, response_time: float, exception: Any, **kwargs: Any) -> None:
     started_at = kwargs.get("start_time")
     if started_at is not None:
-        TIMELINE.record(
-            float(started_at), f"{request_type} {name}", float(response_time), exception is not None
-        )
+        TIMELINE.record(float(started_at), f"{request_type} {name}", float(response_time), exception is not None)
 
 
 def _gate(environment: Environment, **_kwargs: Any) -> None:

@@ -63,9 +63,7 @@ class LoadcheckResult:
     log_path: Path
 
 
-def _locust_command(
-    url: str, profile: slo.SloProfile, out_dir: Path, profiles_file: Path | None
-) -> list[str]:
+def _locust_command(url: str, profile: slo.SloProfile, out_dir: Path, profiles_file: Path | None) -> list[str]:
     run_time = max(math.ceil(profile.duration_s), 1)
     command = [
         sys.executable, "-m", "locust",
@@ -132,9 +130,7 @@ def run_loadcheck(
     summary_path = out_dir / slo.SUMMARY_FILE
     summary_path.unlink(missing_ok=True)  # a stale summary must never pass for this run's
     command = _locust_command(url.rstrip("/"), selected, out_dir, profiles_file)
-    env = os.environ | {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-    }
+    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     log.info("locust: %s users, %.0f s against %s", selected.users, selected.duration_s, url)
     log_path = out_dir / LOG_FILE
     try:

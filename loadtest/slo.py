@@ -296,8 +296,7 @@ def build_summary(
         "totals": asdict(total),
         "endpoints": [asdict(figures) for figures in endpoints],
         "errors": [
-            {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences}
-            for e in errors
+            {"method": e.method, "name": e.name, "error": str(e.error), "occurrences": e.occurrences} for e in errors
         ],
         "verdict": {"passed": verdict.passed, "checks": [asdict(check) for check in verdict.checks]},
         "exit_code": EXIT_PASS if verdict.passed else EXIT_SLO_FAILED,

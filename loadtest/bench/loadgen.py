@@ -156,14 +156,12 @@ class _Driver:
 
     def reconnect(self) -> None:
         if not self.tally.stopping:
-            task = asyncio.get_running_loop().create_task(self.open(pause=True))
+            task = asyncio.get_running_loop().create_task(self.open())
             self.pending.add(task)
             task.add_done_callback(self.pending.discard)
 
-    async def open(self, pause: bool = False) -> None:
+    async def open(self) -> None:
         while not self.tally.stopping:
-            if pause:
-                await asyncio.sleep(0)
             try:
                 await asyncio.get_running_loop().create_connection(lambda: _Connection(self), self.host, self.port)
                 return
@@ -197,8 +195,14 @@ def _cpu_now() -> float:
 async def _drive(
     driver: _Driver, connections: int, warmup_s: float, duration_s: float, on_window: Callable[[str], None]
 ) -> LoadResult:
+    loop = asyncio.get_running_loop()
     for _ in range(connections):
-        await asyncio.wait_for(driver.open(), CONNECT_TIMEOUT_S)
+        try:  # the first connections must succeed: a server that is not there is an error, not a zero
+            await asyncio.wait_for(
+                loop.create_connection(lambda: _Connection(driver), driver.host, driver.port), CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError) as exc:
+            raise LoadError(f"cannot connect to {driver.host}:{driver.port}: {exc!r}") from exc
     await asyncio.sleep(warmup_s)
     on_window("start")
     cpu0, t0 = _cpu_now(), time.perf_counter()

@@ -1,0 +1,29 @@
+"""Per-second percentiles behind the latency plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from loadtest.timeline import AGGREGATED, Timeline, percentile, read_csv
+
+
+def test_nearest_rank_percentile() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.50) == 50
+    assert percentile(values, 0.95) == 95
+    assert percentile(values, 0.99) == 99
+    assert percentile([7.0], 0.99) == 7
+    assert percentile([], 0.5) == 0
+
+
+def test_buckets_per_second_and_endpoint_round_trip_through_csv(tmp_path: Path) -> None:
+    timeline = Timeline()
+    for i in range(100):
+        timeline.record(1000.0 + i / 100, "POST /predict", float(i), failed=i % 10 == 0)
+    timeline.record(1001.5, "GET /model", 500.0, failed=False)
+    timeline.write_csv(tmp_path / "t.csv")
+    rows = {(b.second, b.endpoint): b for b in read_csv(tmp_path / "t.csv")}
+    first = rows[(0, AGGREGATED)]
+    assert (first.requests, first.failures, first.p50_ms, first.max_ms) == (100, 10, 49.0, 99.0)
+    assert rows[(1, AGGREGATED)].requests == 1 and rows[(1, "GET /model")].p99_ms == 500.0
+    assert (1, "POST /predict") not in rows

@@ -113,7 +113,7 @@ class PredictionLog:
     async def record(self, row: list[Any], timeout: float) -> None:
         """Return once `row` is durable; raise LogUnavailable when it cannot be kept."""
         if not self.accepting:
-            raise LogUnavailable(self._unavailable_reason())
+            raise LogUnavailable(self.unavailable_reason())
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((row, future, time.monotonic()))
         self._wakeup.set()
@@ -122,7 +122,7 @@ class PredictionLog:
         except TimeoutError:
             raise LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s") from None
 
-    def _unavailable_reason(self) -> str:
+    def unavailable_reason(self) -> str:
         if self._closing:
             return "the service is shutting down"
         if not self.db_ok and self._spool_bytes >= self.spool_max_bytes:

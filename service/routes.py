@@ -97,8 +97,8 @@ async def ready(request: Request) -> Response:
     reasons = [*st.problems]
     if not checks["model_loaded"]:
         reasons.append("the model is not loaded yet")
-    if not checks["log_accepting"]:
-        reasons.append("the prediction log cannot accept records (database down and spool full, or shutting down)")
+    if not checks["log_accepting"] and st.log is not None:
+        reasons.append(f"the prediction log cannot accept records: {st.log.unavailable_reason()}")
     ok = checks["model_loaded"] and checks["log_accepting"]
     body = {
         "status": "ready" if ok else "not_ready",

@@ -43,14 +43,19 @@ async def drive(
     progress: Callable[[int], None] | None = None,
     timeout: float = 30.0,
     prefix: str = "",
+    rate: float | None = None,
 ) -> LoadResult:
+    """Send `total` requests from `concurrency` workers; `rate` paces them (requests per second)."""
     result = LoadResult()
+    began = time.perf_counter()
     counter = iter(range(total))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, limits=limits) as client:
 
         async def worker() -> None:
             for i in counter:
+                if rate:
+                    await asyncio.sleep(max(0.0, began + i / rate - time.perf_counter()))
                 rid = f"{prefix}{uuid.uuid4().hex}"
                 started = time.perf_counter()
                 result.sent += 1

@@ -48,6 +48,16 @@ def _verify_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reports", type=Path, help="load-check report folder (default reports/loadcheck/<stack>)")
 
 
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra stack config (repeatable), e.g. db.installOperator=false for a PR stack",
+    )
+
+
 def _gate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tolerance", type=float, help="allowed relative regression of the primary metric")
     parser.add_argument(
@@ -100,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact", type=Path, required=True)
     p.add_argument("--image", help="serving image by digest (pulumi): <registry>/modelship@sha256:...")
     p.add_argument("--message", help="update message (default: action + PR/git sha)")
+    _config_option(p)
 
     p = stage("smoke", commands.cmd_smoke, "smoke-test a running service")
     p.add_argument("--url", help="service URL (default: the stack's serviceUrl output)")
@@ -139,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact", type=Path, help="release this artifact instead of training one")
     p.add_argument("--image", help="serving image by digest (pulumi)")
     p.add_argument("--message")
+    _config_option(p)
     _gate_options(p)
     _verify_options(p)
 

@@ -35,17 +35,23 @@ def _stream(line: str) -> None:
     print(line.rstrip("\n"), file=sys.stderr, flush=True)
 
 
-def _pairs(items: list[str], what: str) -> dict[str, Any]:
+def _pairs(items: list[str], what: str, parse: bool = True) -> dict[str, Any]:
+    """KEY=VALUE arguments; values are JSON when they parse (numbers, booleans, null) unless parse=False."""
     result: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
         try:
-            result[key] = json.loads(raw)
+            result[key] = json.loads(raw) if parse else raw
         except json.JSONDecodeError:
             result[key] = raw
     return result
+
+
+def _raw_pairs(items: list[str]) -> dict[str, str]:
+    """`--config` values stay strings: Pulumi config is text ("false", "3")."""
+    return {key: str(value) for key, value in _pairs(items, "--config", parse=False).items()}
 
 
 def _finish(args: argparse.Namespace, stage: str, result: Any, passed: bool) -> bool:
@@ -123,6 +129,7 @@ def cmd_deploy(args: argparse.Namespace, settings: PipelineSettings) -> bool:
         args.artifact,
         message=_message(args, f"deploy {args.artifact.name}"),
         image_ref=args.image,
+        extra_config=_raw_pairs(args.config),
         on_output=_stream,
     )
     _out(f"url={result.url}\nmodel_version={result.model_version}\nimage={result.image_ref}\nupdate={result.update}")
@@ -182,7 +189,7 @@ def cmd_rollback(args: argparse.Namespace, settings: PipelineSettings) -> bool:
         get_target(args.target, settings),
         args.stack,
         message=args.message,
-        to_version=args.to_version,
+        to_version=args.to_version or None,  # `--to ""` (an empty workflow input) means the default
         steps=args.steps,
         on_output=_stream,
         run_smoke=not args.no_smoke,
@@ -204,6 +211,7 @@ def cmd_release(args: argparse.Namespace, settings: PipelineSettings) -> bool:
         artifact=args.artifact,
         train_spec=spec,
         image_ref=args.image,
+        extra_config=_raw_pairs(args.config),
         on_output=_stream,
     )
     if result.gate is not None:

@@ -15,6 +15,7 @@ from pipelines.targets.base import (
     ARTIFACT_DIR_KEY,
     IMAGE_REF_KEY,
     MODEL_VERSION_KEY,
+    PROJECT,
     OnOutput,
     Stack,
     Target,
@@ -85,6 +86,11 @@ def apply_config(
     )
 
 
+def stack_settings(pairs: Mapping[str, str]) -> dict[str, str]:
+    """Extra stack config (`--config key=value`): bare keys belong to the modelship project."""
+    return {key if ":" in key else f"{PROJECT}:{key}": str(value) for key, value in pairs.items()}
+
+
 def deploy(
     target: Target,
     stack: str,
@@ -92,6 +98,7 @@ def deploy(
     *,
     message: str,
     image_ref: str | None = None,
+    extra_config: Mapping[str, str] | None = None,
     on_output: OnOutput | None = None,
 ) -> DeployResult:
     """Deploy ARTIFACT to STACK and return the stack's outputs.
@@ -102,6 +109,7 @@ def deploy(
         artifact: a verified artifact folder.
         message: the update's message in the history (git sha, PR).
         image_ref: the serving image by digest; required on pulumi, derived from the artifact locally.
+        extra_config: other stack settings, e.g. {"db.installOperator": "false"} for a PR stack.
         on_output: receives the update's output line by line (streamed).
 
     Returns:
@@ -111,6 +119,6 @@ def deploy(
         StackBusyError: another update runs on the stack (nothing changed).
         UpdateFailedError: `up` failed; the history records it.
     """
-    config = deploy_config(artifact, target.kind, image_ref)
+    config = {**stack_settings(extra_config or {}), **deploy_config(artifact, target.kind, image_ref)}
     handle = target.select(stack, create=True)
     return apply_config(handle, target.kind, config, message, on_output)

@@ -66,6 +66,7 @@ def release(
     artifact: Path | None = None,
     train_spec: TrainSpec | None = None,
     image_ref: str | None = None,
+    extra_config: Mapping[str, str] | None = None,
     checkers: Checkers | None = None,
     on_output: OnOutput | None = None,
 ) -> ReleaseResult:
@@ -80,6 +81,7 @@ def release(
         artifact: release this artifact instead of training one.
         train_spec: what to train when no artifact is given.
         image_ref: the serving image by digest (required on pulumi).
+        extra_config: other stack settings passed to deploy (`--config key=value`).
         checkers: the post-deploy check implementations (tests inject them).
         on_output: receives `up`'s output line by line.
 
@@ -104,7 +106,15 @@ def release(
     if not gated.passed:
         return ReleaseResult(stack, False, "gate", version, trained, gated, None, None, None)
     try:
-        deployed = deploy(target, stack, artifact, message=message, image_ref=image_ref, on_output=on_output)
+        deployed = deploy(
+            target,
+            stack,
+            artifact,
+            message=message,
+            image_ref=image_ref,
+            extra_config=extra_config,
+            on_output=on_output,
+        )
     except UpdateFailedError as exc:
         log.error("deploy of %s to %s failed; rolling back", version, stack)
         undone, why = _roll_back(target, stack, checkers, on_output)

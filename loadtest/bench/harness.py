@@ -21,6 +21,7 @@ from loadtest.bench import tables
 from loadtest.bench.cases import Case, build_cases, service_spec
 from loadtest.bench.loadgen import LoadError, LoadResult, run_load
 from loadtest.bench.servers import RunningServer, ServerError, start_server, tree_cpu_seconds
+from service.embedded_pg import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -74,11 +75,9 @@ class BenchRun:
 class _Postgres:
     """The embedded PostgreSQL 16 of the service, with the baselines' tables."""
 
-    def __init__(self, folder: Path) -> None:
-        from service.embedded_pg import EmbeddedPostgres
-
-        self.server = EmbeddedPostgres(folder)
-        self.url = self.server.start()
+    def __init__(self, server: EmbeddedPostgres) -> None:
+        self.server = server
+        self.url = self.server.start()  # reuses a running server
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(sql.SQL(tables.SEED_DDL))
             conn.execute(sql.SQL(tables.NAIVE_DDL))
@@ -171,12 +170,20 @@ def _scratch() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_bench(settings: Settings) -> BenchRun:
-    """Train (or reuse) both models, start Postgres, run every selected case, then the cold starts."""
+def run_bench(settings: Settings, postgres: EmbeddedPostgres | None = None) -> BenchRun:
+    """Train (or reuse) both models, start Postgres, run every selected case, then the cold starts.
+
+    Args:
+        settings: durations, concurrency, workers and the subset of cases.
+        postgres: a server to use (and leave running) instead of a fresh one in a scratch folder.
+
+    Returns:
+        Every case's figures, the cold starts, the model versions and the cases that failed to run.
+    """
     house_dir, iris_dir, manifests = _train(settings.artifacts_dir)
     log_dir = settings.out_dir / "logs"
     with _scratch() as scratch:
-        pg = _Postgres(scratch / "pg")
+        pg = _Postgres(postgres or EmbeddedPostgres(scratch / "pg"))
         try:
             cases = build_cases(
                 house_dir, iris_dir, manifests["house-price"], manifests["iris"], pg.url, scratch,
@@ -200,7 +207,8 @@ def run_bench(settings: Settings) -> BenchRun:
             if not settings.only or "cold-start" in settings.only:
                 cold = measure_cold_starts(house_dir, pg, scratch, log_dir, settings.cold_starts, settings.service_env)
         finally:
-            pg.stop()
+            if postgres is None:
+                pg.stop()
     versions = {name: str(m["version"]) for name, m in manifests.items()}
     return BenchRun(settings, results, cold, versions, failures)
 

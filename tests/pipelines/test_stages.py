@@ -273,8 +273,14 @@ def test_destroy_only_ephemeral_stacks(fake_target: FakeTarget, v1_artifact: Pat
 
 
 def test_extra_stack_config_goes_with_the_deploy(fake_target: FakeTarget, v1_artifact: Path) -> None:
-    deploy(fake_target, "pr-7", v1_artifact, message="PR #7", image_ref=image(v1_artifact),
-           extra_config={"db.installOperator": "false", "kubernetes:namespace": "x"})
+    deploy(
+        fake_target,
+        "pr-7",
+        v1_artifact,
+        message="PR #7",
+        image_ref=image(v1_artifact),
+        extra_config={"db.installOperator": "false", "kubernetes:namespace": "x"},
+    )
     config = fake_target.select("pr-7").history()[0].config
     assert config["modelship:db.installOperator"] == "false"
     assert config["kubernetes:namespace"] == "x"

@@ -24,13 +24,14 @@ def destroy(target: Target, stack: str, on_output: OnOutput | None = None) -> De
 
     Args:
         target: where the stack lives.
-        stack: an ephemeral stack; dev, staging and prod are refused.
+        stack: an ephemeral stack; dev, staging and prod are refused except on the local target, where
+            destroying one just stops its service and deletes its local state.
         on_output: receives the destroy's output line by line.
 
     Returns:
         DestroyResult naming what was removed.
     """
-    if stack in PROTECTED:
+    if stack in PROTECTED and target.kind != "local":
         raise ConfigError(f"refusing to destroy {stack}: only ephemeral stacks (pr-<n>) are destroyed here")
     target.select(stack).destroy(on_output)
     log.info("destroyed %s (%s)", stack, target.kind)

@@ -67,3 +67,13 @@ def test_a_second_update_at_the_same_time_is_refused(target: LocalTarget) -> Non
     finally:
         os.close(fd)
     assert stack.history() == []
+
+
+def test_local_dev_can_be_destroyed(tmp_path: Path) -> None:
+    from pipelines.destroy import destroy
+
+    target = LocalTarget(PipelineSettings(state_dir=tmp_path / "state"))
+    stack = target.select("dev", create=True)
+    stack.set_config({MODEL_VERSION_KEY: "v"})
+    assert destroy(target, "dev").stack == "dev"
+    assert not stack.root.exists()

@@ -80,11 +80,18 @@ class PulumiStack:
 
     def history(self) -> list[Update]:
         annotations = annotations_from_tags(self._tags())
-        summaries = self._stack.history(show_secrets=False)
+        try:
+            summaries = self._stack.history(show_secrets=False)
+        except auto_errors.CommandError as exc:
+            raise StageError(f"cannot read the history of {self.name}: {exc}") from exc
         return [update_from_summary(s, annotations.get(s.version or 0)) for s in summaries]
 
     def outputs(self) -> dict[str, Any]:
-        return {key: out.value for key, out in self._stack.outputs().items()}
+        try:
+            outputs = self._stack.outputs()
+        except auto_errors.CommandError as exc:
+            raise StageError(f"cannot read the outputs of {self.name}: {exc}") from exc
+        return {key: out.value for key, out in outputs.items()}
 
     def annotate(self, update: int, key: str, value: str) -> None:
         try:
@@ -126,3 +133,10 @@ class PulumiTarget:
                 f"Pulumi stack {name} does not exist in {self.work_dir}; create it with "
                 f"`pulumi stack init {name}` (PR stacks are created by `deploy`)."
             ) from exc
+        except FileNotFoundError as exc:
+            raise StageError(
+                "the Pulumi CLI is not installed (the Automation API drives it): install it from "
+                "https://www.pulumi.com/docs/install/ or use --target local"
+            ) from exc
+        except auto_errors.CommandError as exc:
+            raise StageError(f"cannot select Pulumi stack {name} (logged in? PULUMI_ACCESS_TOKEN set?): {exc}") from exc

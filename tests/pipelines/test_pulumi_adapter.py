@@ -87,3 +87,25 @@ def test_get_target_builds_the_pulumi_target(tmp_path: Path) -> None:
     assert isinstance(target, PulumiTarget) and target.org == "acme"
     with pytest.raises(ConfigError):
         get_target("helm", PipelineSettings())
+
+
+def test_cli_failures_become_stage_errors(stub: StubAutoStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.errors import StageError
+
+    def broken(**kwargs: object) -> None:
+        raise command_error("error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions")
+
+    stack = PulumiStack(stub)  # type: ignore[arg-type]
+    monkeypatch.setattr(stub, "history", broken)
+    monkeypatch.setattr(stub, "outputs", broken)
+    with pytest.raises(StageError, match="cannot read the history of dev"):
+        stack.history()
+    with pytest.raises(StageError, match="cannot read the outputs of dev"):
+        stack.outputs()
+
+    def missing_cli(**kwargs: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory", "pulumi")
+
+    monkeypatch.setattr(auto, "select_stack", missing_cli)
+    with pytest.raises(StageError, match="Pulumi CLI is not installed"):
+        PulumiTarget(Path(".")).select("dev")

@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
         "--service-env", action="append", default=[], metavar="KEY=VALUE",
         help="extra environment for the modelship service, e.g. MODELSHIP_ACCESS_LOG=false (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-bytecode-cache", action="store_true",
+        help="start servers as this shell would (PYTHONDONTWRITEBYTECODE as set): the slow-start worst case",
+    )  # fmt: skip
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)}")
     return parser
 
@@ -53,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         out_dir=args.out, artifacts_dir=args.artifacts, duration_s=args.duration, warmup_s=args.warmup,
         connections=args.connections, workers=args.workers, cold_starts=args.cold_starts, only=only,
-        service_env=tuple((key, value) for key, _, value in pairs),
+        service_env=tuple((key, value) for key, _, value in pairs), bytecode_cache=not args.no_bytecode_cache,
     )  # fmt: skip
     run = run_bench(settings)
     text, json_path, png_path = write_reports(run, args.out)

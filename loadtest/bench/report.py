@@ -123,6 +123,7 @@ def to_json(run: BenchRun, verdicts: list[dict[str, Any]]) -> dict[str, Any]:
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
         "model_versions": run.versions,
         "results": results,
+        "first_start_s": run.first_start_s,
         "cold_starts_s": run.cold_starts_s,
         "failures": run.failures,
         "targets": verdicts,
@@ -170,6 +171,8 @@ def write_reports(run: BenchRun, out_dir: Path) -> tuple[str, Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     verdicts = evaluate_targets(run)
     cold = ", ".join(f"{s:.2f} s" for s in run.cold_starts_s) or "not measured"
+    if run.cold_starts_s:
+        cold += f" (the first start before them: {run.first_start_s:.2f} s)"
     text = "\n\n".join(
         part for part in (
             table(run),

@@ -95,12 +95,14 @@ class RunningServer:
             self.process.wait()
 
 
-def start_server(spec: ServerSpec, port: int, log_dir: Path, cwd: Path) -> RunningServer:
+def start_server(
+    spec: ServerSpec, port: int, log_dir: Path, cwd: Path, base_env: Mapping[str, str] | None = None
+) -> RunningServer:
     """Spawn the server in its own session (so stop() reaches its workers) and wait for readiness."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{spec.key}.log"
     argv = [arg.replace("{port}", str(port)) for arg in spec.argv]
-    env = os.environ | dict(spec.env)
+    env = dict(os.environ if base_env is None else base_env) | dict(spec.env)
     with log_path.open("wb") as log_file:
         started = time.perf_counter()
         process = subprocess.Popen(

@@ -21,7 +21,10 @@ DEFAULT_LOCAL_PORTS = {"dev": 8101, "staging": 8102, "prod": 8103}
 class PipelineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELSHIP_PIPELINE_", extra="ignore")
 
-    state_dir: Path = Field(default=Path(".modelship"), description="local stacks live in <state_dir>/stacks/<stack>/")
+    state_dir: Path = Field(
+        default=REPO_ROOT / ".modelship",
+        description="local stacks live in <state_dir>/stacks/<stack>/ (anchored to the repo, not the cwd)",
+    )
     artifacts_dir: Path = Field(default=Path("artifacts"), description="where `train` writes artifacts")
     reports_dir: Path = Field(default=Path("reports"), description="loadcheck reports and records")
     local_ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LOCAL_PORTS))

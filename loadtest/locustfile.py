@@ -9,6 +9,7 @@ spawn rate and run time, and renders the plot. Direct use:
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from pathlib import Path
@@ -29,6 +30,7 @@ from loadtest.checks import (
     parse_manifest,
     random_instance,
 )
+from loadtest.run import API_KEY_ENV
 from loadtest.timeline import Timeline
 
 TIMELINE = Timeline()
@@ -56,6 +58,8 @@ class ModelUser(HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        if api_key := os.environ.get(API_KEY_ENV):  # stacks with auth.required
+            self.client.headers["Authorization"] = f"Bearer {api_key}"
 
     def schema(self) -> ModelSchema | None:
         """The schema from /model, fetched by the first user that needs it (a failure is recorded)."""

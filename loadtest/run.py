@@ -27,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HTML_FILE = "report.html"
 PLOT_FILE = "latency.png"
 LOG_FILE = "locust.log"
+API_KEY_ENV = "MODELSHIP_LOADTEST_API_KEY"  # read by the locustfile; never a flag, flags show in `ps`
 STARTUP_GRACE_S = 60.0  # Locust start, user stop and report writing, on top of the run time
 
 
@@ -108,6 +109,7 @@ def run_loadcheck(
     duration_s: float | None = None,
     *,
     profiles_file: Path | None = None,
+    api_key: str | None = None,
 ) -> LoadcheckResult:
     """Run the Locust personas against `url` under an SLO profile and judge the run.
 
@@ -117,6 +119,8 @@ def run_loadcheck(
         out_dir: folder for summary.json, verdict.txt, report.html, latency.png, timeseries.csv.
         duration_s: run time instead of the profile's (quick checks, tests).
         profiles_file: another profiles file, for tests and experiments.
+        api_key: sent as `Authorization: Bearer` to a service with API keys (scopes predict and read);
+            default: the MODELSHIP_LOADTEST_API_KEY environment variable.
 
     Returns:
         The verdict, the headline figures and the paths of every output.
@@ -130,7 +134,11 @@ def run_loadcheck(
     summary_path = out_dir / slo.SUMMARY_FILE
     summary_path.unlink(missing_ok=True)  # a stale summary must never pass for this run's
     command = _locust_command(url.rstrip("/"), selected, out_dir, profiles_file)
-    env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = (
+        os.environ
+        | ({API_KEY_ENV: api_key} if api_key else {})
+        | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    )
     log.info("locust: %s users, %.0f s against %s", selected.users, selected.duration_s, url)
     log_path = out_dir / LOG_FILE
     try:

@@ -151,9 +151,11 @@ def chart(run: BenchRun, path: Path) -> Path:
             ax.set_xscale("log")
         ax.set_title(title, fontsize=10)
         ax.grid(True, axis="x", alpha=0.3, which="both")
-        for y, value in enumerate(values):
-            ax.annotate(f"{value:,.0f}" if value >= 10 else f"{value:.2f}", (value, y), fontsize=7,
-                        xytext=(3, -3), textcoords="offset points")  # fmt: skip
+        for y, (value, row) in enumerate(zip(values, results, strict=True)):
+            text = f"{value:,.0f}" if value >= 10 else f"{value:.2f}"
+            if ax is axes[0] and row.instances_per_request > 1:
+                text += f" ({row.instances_per_s:,.0f} instances/s)"
+            ax.annotate(text, (value, y), fontsize=7, xytext=(3, -3), textcoords="offset points")
     axes[2].barh(labels, [r.db_cpu_us or 0.0 for r in results], left=[r.server_cpu_us for r in results],
                  color="tab:orange", label="Postgres")  # fmt: skip
     axes[2].legend(fontsize=8)

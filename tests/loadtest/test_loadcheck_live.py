@@ -55,15 +55,18 @@ def test_local_profile_passes_against_a_real_service(
 
 
 def test_an_impossible_slo_fails_the_gate_with_exit_code_1(
-    live_service: Callable[..., Any], iris_artifact: Path, tmp_path: Path
+    live_service: Callable[..., Any], iris_artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     profiles = tmp_path / "profiles.toml"
     profiles.write_text(
         "[profiles.impossible]\nusers = 6\nspawn_rate = 6\nduration_s = 4\np95_ms = 2000\np99_ms = 4000\n"
         "max_failure_ratio = 0.0\nmin_rps = 1000000\n"
     )
-    service = live_service(iris_artifact)
+    keys = tmp_path / "keys"
+    keys.write_text("loadtest predict,read s3cret-key\n")
+    service = live_service(iris_artifact, api_keys_file=str(keys))
     out = tmp_path / "out"
+    monkeypatch.setenv("MODELSHIP_LOADTEST_API_KEY", "s3cret-key")  # a 401 anywhere would fail a check
 
     code = loadtest_cli(["--url", service.url, "--profile", "impossible", "--out", str(out),
                          "--profiles-file", str(profiles)])  # fmt: skip
@@ -72,7 +75,8 @@ def test_an_impossible_slo_fails_the_gate_with_exit_code_1(
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"]["version"] == iris_artifact.name  # the same locustfile drives a classifier
     failed = [c["name"] for c in summary["verdict"]["checks"] if not c["passed"]]
-    # only the throughput is impossible: iris answers (labels, probabilities, 422s) were all right
+    # only the throughput is impossible: iris answers (labels, probabilities, 422s) were all right, and
+    # the API key reached every endpoint
     assert failed == ["throughput"], summary["errors"]
     assert summary["totals"]["requests"] > 0 and summary["totals"]["failures"] == 0
     assert (out / "verdict.txt").read_text().startswith("modelship load check: FAIL")

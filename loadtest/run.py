@@ -13,6 +13,8 @@ import math
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ HTML_FILE = "report.html"
 PLOT_FILE = "latency.png"
 LOG_FILE = "locust.log"
 API_KEY_ENV = "MODELSHIP_LOADTEST_API_KEY"  # read by the locustfile; never a flag, flags show in `ps`
+PREFLIGHT_TIMEOUT_S = 5.0
 STARTUP_GRACE_S = 60.0  # Locust start, user stop and report writing, on top of the run time
 
 
@@ -87,6 +90,18 @@ def _locust_command(url: str, profile: slo.SloProfile, out_dir: Path, profiles_f
     return command
 
 
+def _preflight(url: str) -> None:
+    """Fail in a second, not after the whole profile, when nothing answers at `url`."""
+    health = url.rstrip("/") + "/health"
+    if not health.startswith(("http://", "https://")):
+        raise LoadcheckError(f"{url!r} is not an http(s) URL")
+    try:
+        with urllib.request.urlopen(health, timeout=PREFLIGHT_TIMEOUT_S) as response:  # noqa: S310 - scheme checked
+            response.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise LoadcheckError(f"{health} does not answer ({exc}); is the service running?") from exc
+
+
 def _figures(totals: dict[str, float]) -> LoadFigures:
     requests = int(totals["requests"])
     failures = int(totals["failures"])
@@ -127,9 +142,10 @@ def run_loadcheck(
 
     Raises:
         ProfileError: the profile does not exist or is malformed.
-        LoadcheckError: Locust ended without writing a verdict.
+        LoadcheckError: nothing answers GET /health at `url`, or Locust ended without writing a verdict.
     """
     selected = slo.load_profile(profile, profiles_file).with_duration(duration_s)
+    _preflight(url)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / slo.SUMMARY_FILE
     summary_path.unlink(missing_ok=True)  # a stale summary must never pass for this run's

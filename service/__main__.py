@@ -68,6 +68,16 @@ def _db_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retention(args: argparse.Namespace) -> int:
+    from service.embedded_pg import EmbeddedPostgres
+    from service.retention import purge
+
+    url = os.environ.get("DATABASE_URL") or EmbeddedPostgres(args.data_dir / "pg").start()
+    result = purge(url, args.older_than_days, batch=args.batch, pause_s=args.pause)
+    print(json.dumps(result.as_dict()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,8 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, text in (("migrate", "apply database migrations"), ("db-stop", "stop the embedded PostgreSQL")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--data-dir", type=Path, default=data_dir)
+    retention = commands.add_parser("retention", help="delete predictions older than N days, in small batches")
+    retention.add_argument("--older-than-days", type=float, default=90)
+    retention.add_argument("--batch", type=int, default=5000)
+    retention.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
+    retention.add_argument("--data-dir", type=Path, default=data_dir)
     args = parser.parse_args(argv)
-    handlers = {"up": _up, "migrate": _migrate, "db-stop": _db_stop}
+    handlers = {"up": _up, "migrate": _migrate, "db-stop": _db_stop, "retention": _retention}
     return handlers[args.command](args)
 
 

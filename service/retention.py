@@ -1,0 +1,74 @@
+"""Retention of the prediction log: delete rows older than a cutoff in small batches.
+
+Each batch is its own short transaction that locks at most `batch` rows (SKIP LOCKED, so it never
+waits on or blocks a writer), walking the primary key. No long lock, no table rewrite.
+
+Why not time partitions (detach and drop a month in O(1))? The log's idempotent replay relies on a
+UNIQUE (request_id) constraint, and a unique constraint on a partitioned table must include the
+partition key, which would make request_id unique only per partition. Batched deletes keep
+exactly-once; at the log's write rate they stay cheap (see tests/service/test_retention.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+DELETE_BATCH = """
+WITH doomed AS (
+    SELECT id FROM predictions WHERE created_at < %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+)
+DELETE FROM predictions p USING doomed WHERE p.id = doomed.id
+"""
+
+
+@dataclass(frozen=True)
+class RetentionResult:
+    cutoff: str
+    deleted: int
+    batches: int
+    seconds: float
+    longest_batch_ms: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def purge(database_url: str, older_than_days: float, batch: int = 5000, pause_s: float = 0.0) -> RetentionResult:
+    """Delete predictions older than `older_than_days`, `batch` rows per transaction.
+
+    Args:
+        database_url: the prediction log's database.
+        older_than_days: rows with created_at before now minus this many days go.
+        batch: most rows per transaction; bounds how long any row lock is held.
+        pause_s: sleep between batches, to leave I/O to the service.
+
+    Returns:
+        What was deleted, in how many batches, and the longest batch.
+    """
+    cutoff = datetime.now(UTC) - timedelta(days=older_than_days)
+    deleted = batches = 0
+    longest = 0.0
+    started = time.perf_counter()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while True:
+            began = time.perf_counter()
+            count = conn.execute(DELETE_BATCH, (cutoff, batch)).rowcount
+            longest = max(longest, time.perf_counter() - began)
+            if count <= 0:
+                break
+            deleted += count
+            batches += 1
+            if pause_s:
+                time.sleep(pause_s)
+    return RetentionResult(
+        cutoff.isoformat(timespec="seconds"),
+        deleted,
+        batches,
+        round(time.perf_counter() - started, 3),
+        round(longest * 1000, 1),
+    )

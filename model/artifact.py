@@ -92,5 +92,6 @@ def verify_artifact(artifact_dir: Path, allowed_sha256: Collection[str] | None =
 def load_model(artifact_dir: Path, allowed_sha256: Collection[str] | None = None) -> tuple[Any, dict[str, Any]]:
     """Verify, then unpickle. Returns (estimator, manifest)."""
     manifest = verify_artifact(artifact_dir, allowed_sha256)
-    estimator = joblib.load(Path(artifact_dir) / manifest["artifact"]["file"])  # nosec B301: sha256 verified
+    # Safe only because verify_artifact matched the sha256 (and allow-list) just above.
+    estimator = joblib.load(Path(artifact_dir) / manifest["artifact"]["file"])  # nosec B301
     return estimator, manifest

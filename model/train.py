@@ -148,6 +148,7 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    os.chmod(staging, 0o755)  # noqa: S103 - artifacts are read by the image build and other users
+    # Readable by the image build and other users; mkdtemp made it 0700.
+    os.chmod(staging, 0o755)  # noqa: S103  # nosec B103
     staging.rename(target)  # atomic: a reader never sees a half-written artifact
     return TrainResult(target, version, manifest)

@@ -152,7 +152,8 @@ def cmd_loadcheck(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     url, handle = _stack_url(args, settings)
     profile = args.profile or ("local" if args.target == "local" or not args.stack else args.stack)
     out = args.reports or settings.reports_dir / "loadcheck" / (args.stack or profile)
-    result = loadcheck(url, profile, out, args.duration)
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    result = loadcheck(url, profile, out, args.duration, api_key=key)
     _annotate_current(handle, LOADCHECK, result.passed)
     _out(result.verdict)
     _out(f"summary={result.summary_path}\nhtml={result.html_path}")

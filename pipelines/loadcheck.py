@@ -31,7 +31,9 @@ class LoadcheckResult:
     html_path: Path | None
 
 
-def loadcheck(url: str, profile: str, out_dir: Path, duration_s: float | None = None) -> LoadcheckResult:
+def loadcheck(
+    url: str, profile: str, out_dir: Path, duration_s: float | None = None, *, api_key: str | None = None
+) -> LoadcheckResult:
     """Load-test URL with loadtest/'s PROFILE and judge it against that profile's SLOs.
 
     Args:
@@ -39,6 +41,7 @@ def loadcheck(url: str, profile: str, out_dir: Path, duration_s: float | None = 
         profile: a profile of loadtest/profiles.toml, usually the environment (local, dev, staging, prod).
         out_dir: where the summary JSON and the HTML report go.
         duration_s: override the profile's duration (tests use a few seconds).
+        api_key: for stacks with auth.required (sent by every Locust user).
 
     Returns:
         LoadcheckResult with the verdict and the report paths; `passed` is False when an SLO was missed.
@@ -47,7 +50,7 @@ def loadcheck(url: str, profile: str, out_dir: Path, duration_s: float | None = 
 
     check_profile(profile)
     try:
-        outcome = run_loadcheck(url, profile, Path(out_dir), duration_s=duration_s)
+        outcome = run_loadcheck(url, profile, Path(out_dir), duration_s=duration_s, api_key=api_key)
     except LoadcheckError as exc:
         # No verdict is not a pass: after a deploy, an unjudged release is treated as a failed one.
         log.error("loadcheck produced no verdict: %s", exc)

@@ -23,9 +23,16 @@ LoadcheckFn = Callable[[str, str, Path, "float | None"], LoadcheckResult]
 
 
 def _smoke(url: str, expected_version: str | None) -> SmokeResult:
+    return smoke(url, expected_version, timeout_s=get_settings().http_timeout_s, api_key=_api_key())
+
+
+def _loadcheck(url: str, profile: str, out_dir: Path, duration_s: float | None) -> LoadcheckResult:
+    return loadcheck(url, profile, out_dir, duration_s, api_key=_api_key())
+
+
+def _api_key() -> str | None:
     settings = get_settings()
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    return smoke(url, expected_version, timeout_s=settings.http_timeout_s, api_key=key)
+    return settings.api_key.get_secret_value() if settings.api_key else None
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Checkers:
     """The checks run after a deploy; tests replace them to drive the stage logic."""
 
     smoke: SmokeFn = field(default=_smoke)
-    loadcheck: LoadcheckFn = field(default=loadcheck)
+    loadcheck: LoadcheckFn = field(default=_loadcheck)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,19 +15,10 @@ from typing import Any
 
 from pipelines import commands
 from pipelines.errors import StageError
-from pipelines.report import git_head
 from pipelines.settings import get_settings
 from pipelines.targets import TARGETS
 
 log = logging.getLogger("pipelines")
-
-
-def default_message(action: str) -> str:
-    """What the update history shows as the message: the action, then the PR or commit that asked for it."""
-    sha = os.environ.get("GITHUB_SHA") or git_head() or ""
-    ref = os.environ.get("GITHUB_REF", "")
-    where = f"PR #{ref.split('/')[2]} " if ref.startswith("refs/pull/") else ""
-    return f"{action} ({where}git {sha[:12]})" if sha else action
 
 
 def _stack_options(parser: argparse.ArgumentParser, required: bool = True) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from pipelines.history import history
 from pipelines.loadcheck import check_profile, loadcheck
 from pipelines.promote import promote
 from pipelines.release import TrainSpec, release
-from pipelines.report import write_record
+from pipelines.report import git_head, write_record
 from pipelines.rollback import rollback
 from pipelines.settings import PipelineSettings
 from pipelines.smoke import smoke
@@ -60,9 +61,15 @@ def _finish(args: argparse.Namespace, stage: str, result: Any, passed: bool) -> 
     return passed
 
 
-def _message(args: argparse.Namespace, action: str) -> str:
-    from pipelines.cli import default_message
+def default_message(action: str) -> str:
+    """What the update history shows as the message: the action, then the PR or commit that asked for it."""
+    sha = os.environ.get("GITHUB_SHA") or git_head() or ""
+    ref = os.environ.get("GITHUB_REF", "")
+    where = f"PR #{ref.split('/')[2]} " if ref.startswith("refs/pull/") else ""
+    return f"{action} ({where}git {sha[:12]})" if sha else action
 
+
+def _message(args: argparse.Namespace, action: str) -> str:
     return str(args.message) if args.message else default_message(action)
 
 

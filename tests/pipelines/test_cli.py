@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import build_parser, default_message, main, stage_names
+from pipelines.cli import build_parser, main, stage_names
+from pipelines.commands import default_message
 
 STAGES = ["deploy", "destroy", "gate", "history", "loadcheck", "promote", "release", "rollback", "smoke", "train"]
 

@@ -85,6 +85,8 @@ class EmbeddedPostgres:
         with self._lock():
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb()
+            if self._user:
+                self._allow_traversal()  # pytest resets its tmp root to 0700 at every session start
             if not self.is_running():
                 port = self._choose_port()
                 options = f"-h 127.0.0.1 -p {port} -c unix_socket_directories='' -c max_connections=200"
@@ -144,12 +146,17 @@ class EmbeddedPostgres:
         entry = pwd.getpwnam(self._user)
         for folder in (path, self.data_dir):
             os.chown(folder, entry.pw_uid, entry.pw_gid)
-        traverse = stat.S_IXGRP | stat.S_IXOTH
-        for parent in self.data_dir.parents:
-            parent.chmod(parent.stat().st_mode | traverse)
+        self._allow_traversal()
         if not self.log_file.exists():
             self.log_file.touch()
         os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
+
+    def _allow_traversal(self) -> None:
+        traverse = stat.S_IXGRP | stat.S_IXOTH
+        for parent in self.data_dir.parents:
+            mode = parent.stat().st_mode
+            if mode & traverse != traverse:
+                parent.chmod(mode | traverse)
 
     def _run(self, exe: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(

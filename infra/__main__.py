@@ -1,0 +1,79 @@
+"""The modelship stack: read the config once, wire the components, export what pipelines need."""
+
+import sys
+from pathlib import Path
+
+# Pulumi runs this folder as a script (sys.path[0] is infra/); make the `infra` package importable
+# even when the virtualenv does not hold an editable install of the repo.
+_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if _REPO_ROOT not in sys.path:
+    sys.path.append(_REPO_ROOT)
+
+import pulumi  # noqa: E402
+
+from infra import config  # noqa: E402
+from infra.components import (  # noqa: E402
+    GpuNodePool,
+    GpuNodePoolArgs,
+    ModelImage,
+    ModelImageArgs,
+    ModelService,
+    ModelServiceArgs,
+)
+
+cfg = config.load(pulumi.Config(), pulumi.get_stack())
+
+gpu_pool = None
+if cfg.gpu.enabled:
+    g = cfg.gpu
+    gpu_pool = GpuNodePool(
+        "modelship-gpu",
+        GpuNodePoolArgs(
+            cluster=g.cluster,
+            location=g.location,
+            machine_type=g.machine_type,
+            accelerator_type=g.accelerator_type,
+            accelerator_count=g.accelerator_count,
+            min_nodes=g.min_nodes,
+            max_nodes=g.max_nodes,
+            gpus_per_pod=g.per_pod,
+        ),
+    )
+
+i = cfg.image
+image = ModelImage(
+    "modelship-image",
+    ModelImageArgs(
+        repository=i.repository,
+        model_version=i.model_version,
+        artifact_dir=i.artifact_dir,
+        git_revision=i.git_revision,
+        platform=i.platform,
+        registry_server=i.registry_server,
+        registry_username=i.registry_username,
+        registry_password=i.registry_password,
+        digest_ref=i.digest_ref,
+        base_image=cfg.gpu.base_image if gpu_pool else "",
+    ),
+)
+
+service = ModelService(
+    "modelship",
+    ModelServiceArgs(
+        image_ref=image.ref,
+        model_version=i.model_version,
+        settings=cfg.service,
+        autoscaling=cfg.autoscaling,
+        database=cfg.database,
+        gpu=gpu_pool.scheduling if gpu_pool else None,
+        gpu_pool=gpu_pool,
+    ),
+)
+
+pulumi.export("serviceUrl", service.url)
+pulumi.export("externalAddress", service.external_address)
+pulumi.export("imageRef", image.ref)
+pulumi.export("modelVersion", i.model_version)
+pulumi.export("databaseHost", service.database.host)
+pulumi.export("databaseUrl", pulumi.Output.secret(service.database.url))
+pulumi.export("namespace", service.namespace)

@@ -1,0 +1,18 @@
+"""One ComponentResource per deployable unit."""
+
+from infra.components.database import Database, DatabaseArgs
+from infra.components.gpu import GpuNodePool, GpuNodePoolArgs, GpuScheduling
+from infra.components.image import ModelImage, ModelImageArgs
+from infra.components.service import ModelService, ModelServiceArgs
+
+__all__ = [
+    "Database",
+    "DatabaseArgs",
+    "GpuNodePool",
+    "GpuNodePoolArgs",
+    "GpuScheduling",
+    "ModelImage",
+    "ModelImageArgs",
+    "ModelService",
+    "ModelServiceArgs",
+]

@@ -1,0 +1,1 @@
+"""CrossGuard policy pack of modelship: `pulumi preview --policy-pack infra/policies`."""

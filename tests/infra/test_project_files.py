@@ -1,0 +1,163 @@
+"""Pulumi.yaml, the stack files, the Dockerfile and docker-compose.yml agree with the program and the contract."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import SECRET_KEYS
+from tests.infra.support import STACKS
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+DECLARED: dict[str, dict[str, Any]] = PROJECT["config"]
+PULUMI_TYPES = {"string": str, "integer": int, "boolean": bool}
+
+
+def keys_read_by_the_program() -> set[str]:
+    source = (ROOT / "infra" / "config.py").read_text()
+    return set(re.findall(r"\.require(?:_int|_bool|_secret)?\(\"([^\"]+)\"\)", source))
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    config: dict[str, Any] = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return config
+
+
+def test_project_is_a_python_program_in_infra() -> None:
+    assert PROJECT["name"] == "modelship"
+    assert PROJECT["main"] == "infra/"
+    assert PROJECT["runtime"]["name"] == "python"
+    assert PROJECT["runtime"]["options"]["virtualenv"] == ".venv"
+
+
+def test_every_config_key_is_declared_with_type_default_and_description() -> None:
+    for key, spec in DECLARED.items():
+        assert set(spec) == {"type", "default", "description"}, key
+        assert isinstance(spec["default"], PULUMI_TYPES[spec["type"]]), key
+        assert spec["description"].strip(), key
+
+
+def test_the_program_reads_exactly_the_declared_keys() -> None:
+    assert keys_read_by_the_program() == set(DECLARED)
+
+
+def test_secret_keys_are_read_as_secrets_and_documented_as_such() -> None:
+    source = (ROOT / "infra" / "config.py").read_text()
+    for key in SECRET_KEYS:
+        assert f'require_secret("{key}")' in source
+        assert f'.require("{key}")' not in source
+        assert DECLARED[key]["description"].startswith("(secret)")
+        assert DECLARED[key]["default"] == ""
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_files_hold_declared_keys_and_secrets_only_encrypted(stack: str) -> None:
+    for full_key, value in stack_config(stack).items():
+        namespace, key = full_key.split(":", 1)
+        assert namespace == "modelship", full_key
+        assert key in DECLARED, f"{full_key} is not declared in Pulumi.yaml"
+        if key in SECRET_KEYS:
+            assert isinstance(value, dict) and set(value) == {"secure"}, f"{full_key} must be a secure: value"
+        else:
+            assert isinstance(value, PULUMI_TYPES[DECLARED[key]["type"]]), full_key
+
+
+def test_the_environment_table_of_issue_3() -> None:
+    table = {
+        "dev": (1, 1, 3, 1, None, False),
+        "staging": (2, 2, 6, 1, None, True),
+        "prod": (3, 3, 20, 3, 2, True),
+    }
+    for stack, (replicas, hpa_min, hpa_max, pg, pdb, auth) in table.items():
+        c = {k.split(":", 1)[1]: v for k, v in stack_config(stack).items()}
+        got = (
+            c["service.replicas"],
+            c["hpa.minReplicas"],
+            c["hpa.maxReplicas"],
+            c["db.instances"],
+            c.get("pdb.minAvailable"),
+            c["auth.required"],
+        )
+        assert got == (replicas, hpa_min, hpa_max, pg, pdb, auth), stack
+        assert c["gpu.enabled"] is False
+
+
+def test_the_deploy_guide_lists_every_key() -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    assert [k for k in DECLARED if f"| `{k}` |" not in guide] == []
+
+
+# --- Dockerfile ------------------------------------------------------------------------------------
+
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+
+
+def test_dockerfile_cmd_is_the_contract() -> None:
+    cmd = re.findall(r"^CMD (.*)$", DOCKERFILE, re.M)
+    assert [json.loads(c) for c in cmd] == [
+        [
+            "uvicorn",
+            "service.app:create_app",
+            "--factory",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8000",
+            "--no-access-log",
+            "--timeout-graceful-shutdown",
+            "20",
+        ]
+    ]
+
+
+def test_dockerfile_runtime_contract() -> None:
+    assert re.findall(r"^FROM (\S+)", DOCKERFILE, re.M) == ["python:3.11.7-slim-bookworm", "${BASE_IMAGE}"]
+    assert "ARG BASE_IMAGE=python:3.11.7-slim-bookworm" in DOCKERFILE
+    assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.M)
+    assert "MODELSHIP_MODEL_DIR=/app/model" in DOCKERFILE
+    assert "MODELSHIP_SPOOL_DIR=/var/spool/modelship" in DOCKERFILE
+    assert re.search(r"^COPY \$\{MODEL_DIR\}/ /app/model/$", DOCKERFILE, re.M)
+    healthcheck = re.search(r"^HEALTHCHECK .*\n\s+CMD (.*)$", DOCKERFILE, re.M)
+    assert healthcheck and "urllib.request" in healthcheck.group(1)
+    assert "http://127.0.0.1:8000/health" in healthcheck.group(1)
+    for label in (
+        "org.opencontainers.image.version",
+        "org.opencontainers.image.revision",
+        "dev.modelship.model.version",
+    ):
+        assert label in DOCKERFILE
+    assert "[dev]" not in DOCKERFILE.replace("the [dev] extras never", "")
+
+
+def test_dockerignore_keeps_the_context_small() -> None:
+    lines = (ROOT / ".dockerignore").read_text().split()
+    assert lines[lines.index("*")] == "*"
+    assert {"!pyproject.toml", "!service/", "!model/", "!artifacts/"} <= set(lines)
+
+
+def test_hadolint_passes() -> None:
+    hadolint = shutil.which("hadolint") or str(ROOT / ".venv" / "bin" / "hadolint")
+    done = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_runs_the_service_against_postgres_16() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    postgres, service = compose["services"]["postgres"], compose["services"]["modelship"]
+    assert postgres["image"] == "postgres:16"
+    assert "healthcheck" in postgres and "healthcheck" in service
+    volume = postgres["volumes"][0].split(":")[0]
+    assert volume in compose["volumes"]
+    assert "@postgres:5432/" in service["environment"]["DATABASE_URL"]
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert service["read_only"] is True
+    assert service["user"] == "10001:10001"

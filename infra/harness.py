@@ -7,6 +7,7 @@ mocks answer every resource registration with its own inputs, plus the few outpu
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import runpy
@@ -118,10 +119,20 @@ def use_mocks(stack: str, config: dict[str, str], secret_keys: list[str]) -> Rec
     """Point the Pulumi runtime at fresh mocks with this config; resources declared from now on are recorded."""
     mocks = _Mocks()
     monitor = _Monitor(mocks)
+    _ensure_event_loop()
     runtime_settings.ROOT.set(None)  # a new root Stack, so runs do not share state
     pulumi.runtime.set_all_config(config, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     return Recorder(mocks, monitor)
+
+
+def _ensure_event_loop() -> None:
+    # Pulumi's mocks call asyncio.get_event_loop(); after an asyncio.run() elsewhere in the same process
+    # (other test modules do that) there is no current loop, so give the runtime one.
+    try:
+        asyncio.get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 @dataclass(frozen=True)

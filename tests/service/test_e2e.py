@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -65,7 +66,7 @@ def test_seed_requests_through_the_dockerfile_cmd(pg_url: str, house_artifact: P
         assert set(ids) <= {row["request_id"] for row in logged}
     finally:
         service.stop()
-    assert proc.returncode == 0
+    assert proc.returncode in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a clean shutdown
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     access = [line for line in lines if line.get("msg") == "request" and line["route"] == "/predict"]
     assert {a["request_id"] for a in access} >= set(ids)

@@ -268,4 +268,9 @@ def run_bench(settings: Settings, postgres: EmbeddedPostgres | None = None) -> B
 
 
 def machine() -> dict[str, object]:
-    return {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)}
+    """The box, and how busy it was: other work on the same cores moves every figure."""
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
+    }

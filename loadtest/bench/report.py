@@ -109,6 +109,15 @@ def ratios_text(run: BenchRun) -> str:
     return "modelship house-price req/s vs: " + ", ".join(parts)
 
 
+def _context_text(run: BenchRun) -> str:
+    settings, box = run.settings, machine()
+    return (
+        f"{settings.connections} connections, {settings.duration_s:g} s measured after {settings.warmup_s:g} s "
+        f"warm-up, {settings.workers} uvicorn workers; {box['cpus']} CPUs, load average (1/5/15 min) at the end "
+        f"{box['load_average_1_5_15']}; models {', '.join(run.versions.values())}"
+    )
+
+
 def to_json(run: BenchRun, verdicts: list[dict[str, Any]]) -> dict[str, Any]:
     results = []
     for r in run.results:
@@ -181,6 +190,7 @@ def write_reports(run: BenchRun, out_dir: Path) -> tuple[str, Path, Path]:
             ratios_text(run),
             f"cold start (spawn to /ready 200, one worker, Postgres up): {cold}",
             targets_text(verdicts),
+            _context_text(run),
         ) if part
     )  # fmt: skip
     json_path = out_dir / "bench.json"

@@ -65,6 +65,7 @@ service = ModelService(
         settings=cfg.service,
         autoscaling=cfg.autoscaling,
         database=cfg.database,
+        retention=cfg.retention,
         gpu=gpu_pool.scheduling if gpu_pool else None,
         gpu_pool=gpu_pool,
     ),

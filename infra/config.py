@@ -31,6 +31,10 @@ SECRET_KEYS = (
 _DIGEST_REF = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")
+# Five cron fields or a macro. The CronJob controller is the real parser; this catches a wrong field count
+# (or a TZ= prefix, which the API rejects next to spec.timeZone) before anything is declared.
+_CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
+_CRON = re.compile(rf"^({_CRON_FIELD}( {_CRON_FIELD}){{4}}|@(yearly|annually|monthly|weekly|daily|midnight|hourly))$")
 
 
 class ConfigError(ValueError):
@@ -111,6 +115,16 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
+class RetentionConfig:
+    """The prediction-log retention CronJob (`python -m service retention`)."""
+
+    enabled: bool
+    days: int
+    schedule: str
+    batch: int
+
+
+@dataclass(frozen=True)
 class GpuConfig:
     enabled: bool
     cluster: str
@@ -131,6 +145,7 @@ class StackConfig:
     service: ServiceConfig
     autoscaling: AutoscalingConfig
     database: DatabaseConfig
+    retention: RetentionConfig
     gpu: GpuConfig
 
 
@@ -143,6 +158,7 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
         service=_service(config, stack),
         autoscaling=_autoscaling(config),
         database=_database(config),
+        retention=_retention(config),
         gpu=_gpu(config),
     )
     _check(stack_config)
@@ -230,6 +246,15 @@ def _database(c: pulumi.Config) -> DatabaseConfig:
     )
 
 
+def _retention(c: pulumi.Config) -> RetentionConfig:
+    return RetentionConfig(
+        enabled=c.require_bool("retention.enabled"),
+        days=c.require_int("retention.days"),
+        schedule=c.require("retention.schedule"),
+        batch=c.require_int("retention.batch"),
+    )
+
+
 def _gpu(c: pulumi.Config) -> GpuConfig:
     return GpuConfig(
         enabled=c.require_bool("gpu.enabled"),
@@ -248,7 +273,7 @@ def _gpu(c: pulumi.Config) -> GpuConfig:
 def _check(s: StackConfig) -> None:
     """Fail before any resource is declared when the combination cannot work."""
     problems = [*_image_problems(s.image), *_service_problems(s), *_database_problems(s.database)]
-    problems += _gpu_problems(s.gpu)
+    problems += [*_retention_problems(s.retention), *_gpu_problems(s.gpu)]
     if problems:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
@@ -315,6 +340,19 @@ def _database_problems(d: DatabaseConfig) -> list[str]:
         problems.append("db.instances must be at least 1")
     if d.backup and not _RETENTION.match(d.backup.retention):
         problems.append("db.backup.retention must look like 30d, 4w or 6m")
+    return problems
+
+
+def _retention_problems(r: RetentionConfig) -> list[str]:
+    if not r.enabled:
+        return []
+    problems = []
+    if r.days < 1:
+        problems.append("retention.days must be at least 1 (0 would delete the whole prediction log)")
+    if r.batch < 1:
+        problems.append("retention.batch must be at least 1")
+    if not _CRON.match(r.schedule):
+        problems.append(f"retention.schedule must be five cron fields such as '17 3 * * *', got {r.schedule!r}")
     return problems
 
 

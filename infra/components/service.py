@@ -1,4 +1,5 @@
-"""ModelService: the namespace, settings, Deployment, Service, HPA, PDB and NetworkPolicies of one stack.
+"""ModelService: the namespace, settings, Deployment, Service, HPA, PDB, NetworkPolicies and the
+prediction-log retention CronJob of one stack.
 
 The Database lives inside it because both need the namespace first and the service needs the database URL.
 """
@@ -16,7 +17,7 @@ import pulumi_kubernetes as k8s
 from infra.components import specs, workload
 from infra.components.database import Database, DatabaseArgs
 from infra.components.gpu import GpuScheduling
-from infra.config import SHUTDOWN_GRACE_S, AutoscalingConfig, DatabaseConfig, ServiceConfig
+from infra.config import SHUTDOWN_GRACE_S, AutoscalingConfig, DatabaseConfig, RetentionConfig, ServiceConfig
 
 
 @dataclass(frozen=True)
@@ -26,17 +27,20 @@ class ModelServiceArgs:
     settings: ServiceConfig
     autoscaling: AutoscalingConfig
     database: DatabaseConfig
+    retention: RetentionConfig
     gpu: GpuScheduling | None = None
     gpu_pool: pulumi.Resource | None = None  # the Deployment waits for it: GPU pods would sit Pending
 
 
 class ModelService(pulumi.ComponentResource):
-    """Outputs the in-cluster `url`, the `external_address`, the `namespace` and the `database`."""
+    """Outputs the in-cluster `url`, the `external_address`, the `namespace`, the `database`, and the
+    `retention` CronJob (None when retention.enabled is false)."""
 
     url: pulumi.Output[str]
     external_address: pulumi.Output[str]
     namespace: pulumi.Output[str]
     database: Database
+    retention: k8s.batch.v1.CronJob | None
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("modelship:index:ModelService", name, None, opts)
@@ -48,6 +52,11 @@ class ModelService(pulumi.ComponentResource):
             "app.kubernetes.io/part-of": "modelship",
             "app.kubernetes.io/managed-by": "pulumi",
         }
+        # Not the service's name label: the Service, PDB, HPA and spread constraints select pods by
+        # self.selector, and a job pod among them would get traffic it cannot answer. The Deployment's
+        # selector is immutable, so rather than give the service pods a component label to tell them
+        # apart, the job's pods get a name label of their own.
+        self.retention_selector = {"app.kubernetes.io/name": "modelship-retention", "app.kubernetes.io/instance": name}
         self._ns_deps: list[pulumi.Resource] = []
         self.namespace = self._namespace()
         self.database = Database(
@@ -64,7 +73,7 @@ class ModelService(pulumi.ComponentResource):
         secret = k8s.core.v1.Secret(
             f"{name}-settings-secret",
             metadata=self._meta(f"{name}-settings"),
-            string_data={"DATABASE_URL": database_url},
+            string_data={workload.DATABASE_URL_KEY: database_url},
             opts=self._opts(),
         )
         api_keys = self._api_keys_secret(s) if s.auth_required else None
@@ -83,6 +92,7 @@ class ModelService(pulumi.ComponentResource):
         ready: list[pulumi.Resource] = [account, config_map, secret, *([api_keys] if api_keys else [])]
         self.deployment = self._deployment(pod, ready)
         self.service = self._service()
+        self.retention = self._retention(f"{name}-settings", [account, secret, self.deployment])
         if args.autoscaling.enabled:
             self._hpa()
         if s.pdb_min_available > 0:
@@ -166,6 +176,34 @@ class ModelService(pulumi.ComponentResource):
             ),
         )
 
+    def _retention(self, secret: str, ready: list[pulumi.Resource]) -> k8s.batch.v1.CronJob | None:
+        r = self._args.retention
+        if not r.enabled:
+            return None
+        labels = {
+            **self.retention_selector,
+            "app.kubernetes.io/component": "retention",
+            "app.kubernetes.io/part-of": "modelship",
+            "app.kubernetes.io/managed-by": "pulumi",
+            "app.kubernetes.io/version": self._args.model_version,
+        }
+        pod = workload.JobPodArgs(
+            image_ref=self._args.image_ref,
+            labels=labels,
+            service_account=self._name,
+            database_url_secret=secret,
+            command=specs.retention_command(r),
+        )
+        name = f"{self._name}-retention"
+        return k8s.batch.v1.CronJob(
+            name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self.namespace, labels=labels),
+            spec=specs.retention_cronjob_spec(r, workload.job_pod_template(pod)),
+            # After the Deployment: its pods create the predictions table on start, and a new image is
+            # rolled out (and healthy) before the job runs it.
+            opts=self._opts(*ready),
+        )
+
     def _service(self) -> k8s.core.v1.Service:
         s = self._args.settings
         return k8s.core.v1.Service(
@@ -210,10 +248,11 @@ class ModelService(pulumi.ComponentResource):
         db = self.database
         if db.pod_labels is None or db.operator_namespace is None:
             return  # external database: nothing of it runs in this namespace
+        clients = [self.selector, *([self.retention_selector] if self.retention else [])]
         k8s.networking.v1.NetworkPolicy(
             f"{self._name}-db-ingress",
             metadata=self._meta(f"{self._name}-db-ingress"),
-            spec=specs.database_ingress(self.selector, db.pod_labels, db.operator_namespace),
+            spec=specs.database_ingress(clients, db.pod_labels, db.operator_namespace),
             opts=self._opts(),
         )
 

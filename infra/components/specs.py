@@ -1,11 +1,19 @@
-"""Specs of the HPA and the NetworkPolicies of ModelService, as plain functions over typed config."""
+"""Specs of the HPA, the NetworkPolicies and the retention CronJob of ModelService, as plain functions."""
 
 from __future__ import annotations
 
 import pulumi_kubernetes as k8s
 
 from infra.components.database import CNPG_STATUS_PORT, POSTGRES_PORT
-from infra.config import CONTAINER_PORT, AutoscalingConfig
+from infra.config import CONTAINER_PORT, AutoscalingConfig, RetentionConfig
+
+# The retention CronJob. On the nightly default schedule a run deletes about one day's rows.
+RETENTION_TIME_ZONE = "Etc/UTC"  # so retention.schedule means the same on every cluster
+RETENTION_STARTING_DEADLINE_S = 3600  # a run not started within an hour of its time is skipped, not piled up
+RETENTION_ACTIVE_DEADLINE_S = 3600  # a run that hangs (a lock, a dead connection) is killed after an hour
+RETENTION_BACKOFF_LIMIT = 2  # each batch is its own transaction, so a retry resumes where a failure stopped
+RETENTION_SUCCESSFUL_HISTORY = 3
+RETENTION_FAILED_HISTORY = 3
 
 _v2 = k8s.autoscaling.v2
 _net = k8s.networking.v1
@@ -41,10 +49,34 @@ def service_ingress(service_pods: dict[str, str]) -> k8s.networking.v1.NetworkPo
     )
 
 
+def retention_command(r: RetentionConfig) -> list[str]:
+    """`python -m service retention` as the image runs it (service/__main__.py)."""
+    days, batch = str(r.days), str(r.batch)
+    return ["python", "-m", "service", "retention", "--older-than-days", days, "--batch", batch]
+
+
+def retention_cronjob_spec(r: RetentionConfig, pod: k8s.core.v1.PodTemplateSpecArgs) -> k8s.batch.v1.CronJobSpecArgs:
+    """One run at a time (Forbid): two runs would only contend for the same rows."""
+    job = k8s.batch.v1.JobSpecArgs(
+        backoff_limit=RETENTION_BACKOFF_LIMIT,
+        active_deadline_seconds=RETENTION_ACTIVE_DEADLINE_S,
+        template=pod,
+    )
+    return k8s.batch.v1.CronJobSpecArgs(
+        schedule=r.schedule,
+        time_zone=RETENTION_TIME_ZONE,
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=RETENTION_STARTING_DEADLINE_S,
+        successful_jobs_history_limit=RETENTION_SUCCESSFUL_HISTORY,
+        failed_jobs_history_limit=RETENTION_FAILED_HISTORY,
+        job_template=k8s.batch.v1.JobTemplateSpecArgs(metadata=pod.metadata, spec=job),
+    )
+
+
 def database_ingress(
-    service_pods: dict[str, str], instances: dict[str, str], operator_namespace: str
+    clients: list[dict[str, str]], instances: dict[str, str], operator_namespace: str
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
-    """The service is the only client on 5432; the other rules are what CNPG itself needs to run."""
+    """Only the given client pods reach 5432; the other rules are what CNPG itself needs to run."""
     operator = _net.NetworkPolicyPeerArgs(
         namespace_selector=_selector(match_labels={"kubernetes.io/metadata.name": operator_namespace}),
         pod_selector=_selector(match_labels={"app.kubernetes.io/name": "cloudnative-pg"}),
@@ -53,7 +85,7 @@ def database_ingress(
         pod_selector=_selector(match_labels=instances),
         policy_types=["Ingress"],
         ingress=[
-            _net.NetworkPolicyIngressRuleArgs(from_=[_pods(service_pods)], ports=[_tcp(POSTGRES_PORT)]),
+            _net.NetworkPolicyIngressRuleArgs(from_=[_pods(c) for c in clients], ports=[_tcp(POSTGRES_PORT)]),
             # streaming replication, and the instance managers talking to each other
             _net.NetworkPolicyIngressRuleArgs(
                 from_=[_pods(instances)], ports=[_tcp(POSTGRES_PORT), _tcp(CNPG_STATUS_PORT)]

@@ -1,4 +1,5 @@
-"""The pod template of the service: probes, resources, Pod Security "restricted" and graceful shutdown.
+"""The pod templates of the service (probes, resources, graceful shutdown) and of its retention job,
+both Pod Security "restricted" with a read-only root.
 
 Plain functions over typed args, so ModelService stays a wiring of resources.
 """
@@ -25,6 +26,12 @@ TERMINATION_GRACE_S = PRESTOP_SLEEP_S + SHUTDOWN_GRACE_S + 5
 SPOOL_DIR = "/var/spool/modelship"
 API_KEYS_DIR = "/etc/modelship/api-keys"
 API_KEYS_FILE = f"{API_KEYS_DIR}/keys"
+DATABASE_URL_KEY = "DATABASE_URL"  # the settings Secret's key, read by the service and the retention job
+# The retention job is one interpreter and one connection: importing the CLI (sklearn included, via
+# model.artifact) peaked at about 125 MiB RSS when measured in the dev virtualenv, and a batch of ids adds
+# little. The memory limit leaves about 4x of that.
+JOB_REQUESTS = {"cpu": "100m", "memory": "256Mi"}
+JOB_LIMITS = {"cpu": "500m", "memory": "512Mi"}
 
 
 @dataclass(frozen=True)
@@ -50,13 +57,7 @@ def pod_template(args: PodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
             automount_service_account_token=False,
             enable_service_links=False,
             termination_grace_period_seconds=TERMINATION_GRACE_S,
-            security_context=k8s.core.v1.PodSecurityContextArgs(
-                run_as_non_root=True,
-                run_as_user=RUN_AS_USER,
-                run_as_group=RUN_AS_USER,
-                fs_group=RUN_AS_USER,
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=_pod_security(),
             containers=[_container(args)],
             volumes=_volumes(args),
             topology_spread_constraints=_spread(args.selector_labels),
@@ -105,17 +106,31 @@ def _container(args: PodArgs) -> k8s.core.v1.ContainerArgs:
                 exec_=k8s.core.v1.ExecActionArgs(command=["sleep", str(PRESTOP_SLEEP_S)])
             )
         ),
-        security_context=k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            privileged=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            run_as_user=RUN_AS_USER,
-            run_as_group=RUN_AS_USER,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        security_context=_container_security(),
         volume_mounts=_mounts(args),
+    )
+
+
+def _pod_security() -> k8s.core.v1.PodSecurityContextArgs:
+    return k8s.core.v1.PodSecurityContextArgs(
+        run_as_non_root=True,
+        run_as_user=RUN_AS_USER,
+        run_as_group=RUN_AS_USER,
+        fs_group=RUN_AS_USER,
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+    )
+
+
+def _container_security() -> k8s.core.v1.SecurityContextArgs:
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        run_as_user=RUN_AS_USER,
+        run_as_group=RUN_AS_USER,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
     )
 
 
@@ -137,9 +152,17 @@ def _resources(s: ServiceConfig, gpu: GpuScheduling | None) -> k8s.core.v1.Resou
     )
 
 
+def _tmp_volume() -> k8s.core.v1.VolumeArgs:
+    return k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi"))
+
+
+def _tmp_mount() -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp")  # noqa: S108 - the pod's own emptyDir
+
+
 def _volumes(args: PodArgs) -> list[k8s.core.v1.VolumeArgs]:
     volumes = [
-        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+        _tmp_volume(),
         k8s.core.v1.VolumeArgs(
             name="spool",
             empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=args.settings.spool_size_limit),
@@ -157,7 +180,7 @@ def _volumes(args: PodArgs) -> list[k8s.core.v1.VolumeArgs]:
 
 def _mounts(args: PodArgs) -> list[k8s.core.v1.VolumeMountArgs]:
     mounts = [
-        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),  # noqa: S108 - the pod's own emptyDir
+        _tmp_mount(),
         k8s.core.v1.VolumeMountArgs(name="spool", mount_path=SPOOL_DIR),
     ]
     if args.api_keys_secret:
@@ -176,3 +199,45 @@ def _spread(selector_labels: dict[str, str]) -> list[k8s.core.v1.TopologySpreadC
         )
         for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
     ]
+
+
+# --- the retention job ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobPodArgs:
+    image_ref: pulumi.Input[str]
+    labels: dict[str, str]
+    service_account: str
+    database_url_secret: str  # the Secret whose DATABASE_URL_KEY the Deployment reads too
+    command: list[str]
+
+
+def job_pod_template(args: JobPodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
+    """A run-to-completion pod: no probes, no ports, no spool; never on the GPU pool (no toleration)."""
+    database_url = k8s.core.v1.EnvVarSourceArgs(
+        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=args.database_url_secret, key=DATABASE_URL_KEY)
+    )
+    container = k8s.core.v1.ContainerArgs(
+        name="retention",
+        image=args.image_ref,
+        image_pull_policy="IfNotPresent",
+        command=args.command,
+        env=[k8s.core.v1.EnvVarArgs(name=DATABASE_URL_KEY, value_from=database_url)],
+        resources=k8s.core.v1.ResourceRequirementsArgs(requests=JOB_REQUESTS, limits=JOB_LIMITS),
+        security_context=_container_security(),
+        volume_mounts=[_tmp_mount()],
+    )
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels=args.labels),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=args.service_account,
+            automount_service_account_token=False,
+            enable_service_links=False,
+            # Never: a failed attempt's pod (and its log) stays for `kubectl logs`; backoffLimit bounds retries.
+            restart_policy="Never",
+            security_context=_pod_security(),
+            containers=[container],
+            volumes=[_tmp_volume()],
+        ),
+    )

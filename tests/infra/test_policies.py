@@ -21,6 +21,8 @@ from infra.policies import pack, rules
 from tests.infra.support import STACKS, run_stack, unwrapped
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CRONJOB = "kubernetes:batch/v1:CronJob"
+JOB = "kubernetes:batch/v1:Job"
 RULE = {r.name: r for r in rules.RULES}
 
 
@@ -40,7 +42,9 @@ def test_every_stack_passes_every_policy(stack: str, rule: rules.Rule, gpu_run: 
 def test_the_policies_look_at_the_workloads_they_should(gpu_run: ProgramRun) -> None:
     """Guard against a pack that passes because it never finds a pod spec."""
     with_pods = [t for t, props in crossguard_view(gpu_run) if rules.pod_spec(t, props) is not None]
-    assert with_pods == [DEPLOYMENT]
+    assert with_pods == [DEPLOYMENT, CRONJOB]
+    (cronjob,) = [props for t, props in crossguard_view(gpu_run) if t == CRONJOB]
+    assert rules.pod_spec(CRONJOB, cronjob) is pod(cronjob, CRONJOB)
 
 
 # --- deliberately bad resources ------------------------------------------------------------------
@@ -50,13 +54,21 @@ def good_deployment() -> dict[str, Any]:
     return copy.deepcopy(unwrapped(run_stack("prod").one("Deployment").inputs))
 
 
-def pod(props: dict[str, Any]) -> dict[str, Any]:
-    spec: dict[str, Any] = props["spec"]["template"]["spec"]
-    return spec
+def good_cronjob() -> dict[str, Any]:
+    return copy.deepcopy(unwrapped(run_stack("prod").one("CronJob").inputs))
 
 
-def first_container(props: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = pod(props)["containers"][0]
+def pod(props: dict[str, Any], resource_type: str = DEPLOYMENT) -> dict[str, Any]:
+    """The pod spec, found by path here rather than by rules.pod_spec, the code under test."""
+    spec: dict[str, Any] = props["spec"]
+    if resource_type == CRONJOB:
+        spec = spec["jobTemplate"]["spec"]
+    found: dict[str, Any] = spec["template"]["spec"]
+    return found
+
+
+def first_container(props: dict[str, Any], resource_type: str = DEPLOYMENT) -> dict[str, Any]:
+    found: dict[str, Any] = pod(props, resource_type)["containers"][0]
     return found
 
 
@@ -118,6 +130,45 @@ def test_a_bad_deployment_is_reported(rule: str, break_it: Callable[[dict[str, A
     assert RULE[rule].check(DEPLOYMENT, props) == []
     break_it(props)
     assert RULE[rule].check(DEPLOYMENT, props) != []
+
+
+@pytest.mark.parametrize(
+    ("rule", "break_it"),
+    [
+        ("images-by-digest", image_by_tag),
+        ("pod-security-restricted", privileged),
+        ("pod-security-restricted", root_user),
+        ("pod-security-restricted", writable_root),
+        ("resource-limits", no_limits),
+        ("no-plaintext-secrets", password_in_env),
+        ("gpu-pods-tolerate-gpu-taint", gpu_without_toleration),
+    ],
+    ids=lambda v: v if isinstance(v, str) else v.__name__,
+)
+def test_a_bad_cronjob_is_reported(rule: str, break_it: Callable[[dict[str, Any]], None]) -> None:
+    """The pod template inside jobTemplate is held to the same rules as the Deployment's."""
+    props = good_cronjob()
+    assert RULE[rule].check(CRONJOB, props) == []
+    # The breakers edit the first container of a Deployment-shaped object; hand them the job's pod.
+    break_it({"spec": props["spec"]["jobTemplate"]["spec"]})
+    assert RULE[rule].check(CRONJOB, props) != []
+
+
+def test_probes_are_required_of_long_running_workloads_only() -> None:
+    """One probe-less pod: fine as a CronJob or a Job, a violation as a Deployment or a bare Pod."""
+    cronjob = good_cronjob()
+    job_pod = pod(cronjob, CRONJOB)
+    assert not {"readinessProbe", "livenessProbe", "startupProbe"} & set(first_container(cronjob, CRONJOB))
+    check = RULE["probes-present"].check
+    assert check(CRONJOB, cronjob) == []
+    assert check(JOB, {"spec": {"template": {"spec": job_pod}}}) == []
+    deployment = {"spec": {"selector": {}, "template": {"spec": job_pod}}}
+    assert check(DEPLOYMENT, deployment) == [
+        "container retention: no readinessProbe",
+        "container retention: no livenessProbe",
+    ]
+    assert check("kubernetes:core/v1:Pod", {"spec": job_pod}) != []
+    assert check("kubernetes:apps/v1:StatefulSet", deployment) != []
 
 
 def test_a_gpu_pod_with_the_toleration_passes(gpu_run: ProgramRun) -> None:

@@ -90,9 +90,23 @@ def test_the_environment_table_of_issue_3() -> None:
         assert c["gpu.enabled"] is False
 
 
+def _doc_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) or value == "" else str(value)
+
+
 def test_the_deploy_guide_lists_every_key() -> None:
+    """Each row of the config table says what Pulumi.yaml and the stack files say, in their order."""
     guide = (ROOT / "docs" / "deploy.md").read_text()
-    assert [k for k in DECLARED if f"| `{k}` |" not in guide] == []
+    rows = {}
+    for line in guide.splitlines():
+        if match := re.match(r"^\| `([^`]+)` \|", line):
+            rows[match.group(1)] = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
+    assert list(rows) == list(DECLARED)
+    stacks = [{k.split(":", 1)[1]: v for k, v in stack_config(s).items()} for s in STACKS]
+    for key, spec in DECLARED.items():
+        per_stack = [f"**{_doc_value(c[key])}**" if key in c else "·" for c in stacks]
+        expected = [f"`{key}`", spec["type"], f"`{_doc_value(spec['default'])}`", *per_stack, spec["description"]]
+        assert rows[key] == expected, key
 
 
 # --- Dockerfile ------------------------------------------------------------------------------------

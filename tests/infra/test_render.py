@@ -48,7 +48,15 @@ def validate(manifest: dict[str, Any]) -> None:
 def test_rendered_objects_are_valid_kubernetes(stack: str, tmp_path: Path) -> None:
     manifests = written(run_stack(stack), tmp_path)
     kinds = {m["kind"] for m in manifests}
-    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "NetworkPolicy", "Cluster", "Secret"} <= kinds
+    assert {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "NetworkPolicy",
+        "Cluster",
+        "Secret",
+        "CronJob",
+    } <= kinds
     for manifest in manifests:
         validate(manifest)
 
@@ -59,8 +67,9 @@ def test_rendered_objects_are_valid_kubernetes(stack: str, tmp_path: Path) -> No
         {"gpu.enabled": True, "gpu.cluster": "c", "gpu.location": "europe-west4"},
         {"db.backup.destinationPath": "s3://b/p", "db.backup.endpointUrl": "https://storage.googleapis.com"},
         {"db.mode": "external", "service.type": "LoadBalancer", "hpa.rpsPerPod": 40},
+        {"retention.enabled": False},
     ],
-    ids=["gpu", "backups", "external-db"],
+    ids=["gpu", "backups", "external-db", "no-retention"],
 )
 def test_variants_render_valid_objects(overrides: dict[str, Any], tmp_path: Path) -> None:
     for manifest in written(run_stack("prod", overrides), tmp_path):
@@ -68,13 +77,16 @@ def test_variants_render_valid_objects(overrides: dict[str, Any], tmp_path: Path
 
 
 def test_the_validators_do_reject_bad_objects(tmp_path: Path) -> None:
-    """Both validators can fail: a misspelt field is caught in a Deployment and in the CNPG Cluster."""
+    """Both validators can fail: a misspelt field is caught in a Deployment, a CronJob and the CNPG Cluster."""
     manifests = {m["kind"]: m for m in written(run_stack("prod"), tmp_path)}
     deployment = manifests["Deployment"]
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    cronjob = manifests["CronJob"]
+    cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["commands"] = ["python"]
     for version in KUBERNETES_VERSIONS:
-        with pytest.raises(kubernetes_validate.ValidationError):
-            kubernetes_validate.validate(deployment, version, strict=True)
+        for broken in (deployment, cronjob):
+            with pytest.raises(kubernetes_validate.ValidationError):
+                kubernetes_validate.validate(broken, version, strict=True)
     cluster = manifests["Cluster"]
     cluster["spec"]["storage"]["sizee"] = "1Gi"
     with pytest.raises(jsonschema.ValidationError):

@@ -239,11 +239,16 @@ def test_network_policies_isolate_postgres(stack_run: ProgramRun) -> None:
             assert "ipBlock" not in peer
         if 5432 in [p["port"] for p in rule["ports"]]:
             allowed_on_5432 += [peer for peer in rule["from"]]
-    # clients: only the service's pods; besides them only the cluster's own instances (replication)
+    # clients: the service's pods and the retention job's; besides them only the cluster's own instances
+    retention_pods = {"app.kubernetes.io/name": "modelship-retention", "app.kubernetes.io/instance": "modelship"}
     assert allowed_on_5432 == [
         {"podSelector": {"matchLabels": service_pods}},
+        {"podSelector": {"matchLabels": retention_pods}},
         {"podSelector": {"matchLabels": {"cnpg.io/cluster": cluster}}},
     ]
+    # ...and that selector does admit the job's pods
+    job_pods = stack_run.one("CronJob").inputs["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    assert retention_pods.items() <= job_pods.items()
 
 
 def test_service_accepts_traffic_only_on_its_port(stack_run: ProgramRun) -> None:

@@ -21,6 +21,7 @@ from service.auth import Authenticator, load_keys
 from service.errors import ServiceError
 from service.middleware import RequestContext
 from service.observability import AccessLog, Metrics, configure_logging
+from service.predict import PredictEndpoint
 from service.predictor import Predictor
 from service.predlog import PredictionLog
 from service.routes import router
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     _install_error_handlers(app)
     routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes]) - {""}
+    app.add_middleware(PredictEndpoint, state=state)  # inside RequestContext, which adds the request id
     app.add_middleware(
         RequestContext,
         metrics=state.metrics,
@@ -66,7 +68,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = st.settings
     try:
         predictor = await asyncio.to_thread(
-            Predictor.load, settings.model_dir, settings.allowed_digests, settings.batch_wait_ms / 1000
+            Predictor.load,
+            settings.model_dir,
+            settings.allowed_digests,
+            settings.batch_wait_ms / 1000,
+            settings.engine == "auto",
         )
     except ArtifactError as exc:
         print(f"modelship: refusing to load the model in {settings.model_dir}: {exc}", file=sys.stderr)
@@ -85,7 +91,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     await st.log.start()
     flusher = asyncio.create_task(_flush_access_log(st.access_log)) if st.access_log else None
-    logger.info("serving model %s (%s)", predictor.version, settings.model_dir)
+    logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
+                predictor.engine_name)  # fmt: skip
     try:
         yield
     finally:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from starlette.requests import Request
 
 from service.errors import Forbidden, Unauthorized
 
@@ -63,11 +62,13 @@ class Authenticator:
     def enabled(self) -> bool:
         return bool(self.keys)
 
-    def require(self, request: Request, scope: str) -> str | None:
-        """Return the key id allowed for `scope`; raise 401/403 otherwise. No-op when auth is off."""
+    def require(self, headers: Mapping[str, str], scope: str) -> str | None:
+        """Return the key id allowed for `scope`; raise 401/403 otherwise. No-op when auth is off.
+
+        `headers` maps lower-case header names to values (Starlette's Headers, or a plain dict)."""
         if not self.keys:
             return None
-        presented = _presented_key(request)
+        presented = _presented_key(headers)
         if presented is None:
             raise Unauthorized("this route needs an API key: send `Authorization: Bearer <key>` or `X-API-Key`")
         digest = _digest(presented)
@@ -82,8 +83,8 @@ class Authenticator:
         return match.key_id
 
 
-def _presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
+def _presented_key(headers: Mapping[str, str]) -> str | None:
+    header = headers.get("authorization")
     if header and header.lower().startswith("bearer "):
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None

@@ -17,13 +17,18 @@ import numpy as np
 import sklearn
 
 from model.artifact import load_model
+from service.engines import Engine, compile_engine
 
 MAX_ROWS_PER_CALL = 4096
 
 
 class Predictor:
-    def __init__(self, estimator: Any, manifest: dict[str, Any], batch_wait_s: float = 0.0) -> None:
+    def __init__(
+        self, estimator: Any, manifest: dict[str, Any], batch_wait_s: float = 0.0, engine: Engine | None = None
+    ) -> None:
         self.estimator = estimator
+        self.engine = engine
+        self.engine_name = "native" if engine is not None else "scikit-learn"
         self.manifest = manifest
         self.version: str = manifest["version"]
         self.task: str = manifest["task"]
@@ -35,9 +40,12 @@ class Predictor:
         self.model_calls = 0
 
     @classmethod
-    def load(cls, model_dir: Path, allowed_sha256: frozenset[str], batch_wait_s: float = 0.0) -> Predictor:
+    def load(
+        cls, model_dir: Path, allowed_sha256: frozenset[str], batch_wait_s: float = 0.0, native: bool = True
+    ) -> Predictor:
         estimator, manifest = load_model(model_dir, allowed_sha256 or None)
-        return cls(estimator, manifest, batch_wait_s)
+        engine = compile_engine(estimator, manifest["task"], manifest["features"]) if native else None
+        return cls(estimator, manifest, batch_wait_s, engine)
 
     async def predict(self, rows: list[list[float]]) -> list[dict[str, Any]]:
         loop = asyncio.get_running_loop()
@@ -57,6 +65,11 @@ class Predictor:
     def predict_now(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """One synchronous model call; the batcher's unit of work."""
         self.model_calls += 1
+        if self.engine is not None:
+            result = self.engine(rows)
+            if self.task == "classification":
+                return self._labels(result)
+            return [{"prediction": round(v, 2)} for v in result.tolist()]
         # Inputs were validated as finite; skip sklearn's re-checks on the hot path.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if self.task == "classification":

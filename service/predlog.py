@@ -114,13 +114,16 @@ class PredictionLog:
         """Return once `row` is durable; raise LogUnavailable when it cannot be kept."""
         if not self.accepting:
             raise LogUnavailable(self.unavailable_reason())
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
         self._pending.append((row, future, time.monotonic()))
         self._wakeup.set()
+        # One timer, not wait_for(shield(...)): this runs once per request.
+        timer = loop.call_later(timeout, _expire, future, timeout)
         try:
-            await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
-            raise LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s") from None
+            await future
+        finally:
+            timer.cancel()
 
     def unavailable_reason(self) -> str:
         if self._closing:
@@ -238,6 +241,11 @@ class PredictionLog:
             await asyncio.to_thread(self.spool.discard, contents)
             self.replayed_records += len(contents.records)
             logger.info("replayed %d spooled predictions from %s", len(contents.records), path.name)
+
+
+def _expire(future: asyncio.Future[None], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s"))
 
 
 def _resolve(batch: list[tuple[list[Any], asyncio.Future[None], float]], error: BaseException | None = None) -> None:

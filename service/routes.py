@@ -3,7 +3,6 @@ and it must turn every malformed body into a clear 4xx rather than a framework d
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
@@ -14,13 +13,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service import db
 from service.errors import (
-    BodyTooLarge,
     DatabaseUnavailable,
-    InvalidInput,
-    MalformedJSON,
     NotReady,
-    UnsupportedMediaType,
 )
+from service.predict import predict
 from service.predlog import DB_ERRORS
 from service.schemas import (
     ErrorResponse,
@@ -30,7 +26,6 @@ from service.schemas import (
     ReadyResponse,
 )
 from service.state import AppState
-from service.validation import kind_of
 
 router = APIRouter()
 MAX_PAGE = 1000
@@ -103,6 +98,7 @@ async def ready(request: Request) -> Response:
     body = {
         "status": "ready" if ok else "not_ready",
         "model_version": st.model_version,
+        "engine": st.predictor.engine_name if st.predictor else None,
         "checks": checks,
         "reasons": reasons,
     }
@@ -113,7 +109,7 @@ async def ready(request: Request) -> Response:
 async def model_manifest(request: Request) -> Response:
     """The manifest of the loaded model: version, features with units and ranges, metrics, provenance."""
     st = _state(request)
-    st.auth.require(request, "read")
+    st.auth.require(request.headers, "read")
     if st.predictor is None:
         raise NotReady("the model is not loaded yet")
     return _json(st.predictor.manifest)
@@ -138,7 +134,7 @@ async def predictions(
 ) -> Response:
     """Logged predictions, newest first; follow `next_before` for older pages."""
     st = _state(request)
-    st.auth.require(request, "read")
+    st.auth.require(request.headers, "read")
     if st.log is None:
         raise NotReady("the prediction log is not open yet")
     try:
@@ -160,148 +156,10 @@ async def predictions(
         **_errors(400, 401, 403, 413, 415, 422, 503),
     },
 )
-async def predict(request: Request) -> Response:
+async def predict_route(request: Request) -> Response:
     """Predict one instance (the manifest's fields) or `{"instances": [...]}`. A 2xx means the
     prediction is durably logged."""
     started = time.perf_counter()
-    st = _state(request)
-    st.auth.require(request, "predict")
-    if st.predictor is None or st.validator is None or st.log is None:
-        raise NotReady("the model is not loaded yet")
-    payload = _parse(await _read_body(request, st.settings.max_body_bytes))
-    instances, batch, echo = _instances(payload, st.validator.names, st.settings.max_batch)
-    checked = st.validator.check(instances, ("body", "instances") if batch else ("body",))
-    outputs = await st.predictor.predict(checked.rows)
-    st.metrics.predictions.labels(st.predictor.version).inc(len(outputs))
-    request_id: str = request.scope["state"]["request_id"]
-    logged_in: Any
-    logged_out: Any
-    if batch:
-        body: dict[str, Any] = {
-            "predictions": outputs,
-            "count": len(outputs),
-            "model_version": st.predictor.version,
-            "request_id": request_id,
-        }
-        logged_in, logged_out = instances, outputs
-    else:
-        body = {**outputs[0], "input": echo, "model_version": st.predictor.version, "request_id": request_id}
-        logged_in, logged_out = echo, outputs[0]
-    if checked.warnings:
-        body["warnings"] = checked.warnings
-    latency_ms = (time.perf_counter() - started) * 1000
-    row = [
-        request_id,
-        st.predictor.version,
-        orjson.dumps(logged_in).decode(),
-        orjson.dumps(logged_out).decode(),
-        latency_ms,
-        time.time(),
-    ]
-    await st.log.record(row, st.settings.request_timeout_s)
-    return _json(body)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media != "application/json" and not media.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json, got {content_type or 'none'!r}",
-            [{"loc": ["header", "content-type"], "field": "Content-Type", "problem": "must be application/json"}],
-        )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit} (MODELSHIP_MAX_BODY_BYTES)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes (MODELSHIP_MAX_BODY_BYTES)")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse(body: bytes) -> Any:
-    if not body:
-        raise MalformedJSON("the body is empty; send a JSON object")
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        # orjson refuses NaN, Infinity and integers beyond 64 bits. The standard parser accepts
-        # them, so validation can name the field instead of pointing at a byte offset.
-        try:
-            payload = json.loads(body)
-        except (ValueError, RecursionError):
-            raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
-    if _may_have_duplicate_keys(body, payload):
-        _reject_duplicate_keys(body)
-    return payload
-
-
-def _may_have_duplicate_keys(body: bytes, payload: Any) -> bool:
-    # Every key is followed by a colon; if the parsed objects hold fewer keys than the body has
-    # colons, either a string contains a colon or a key repeats. Only then pay for a full check.
-    return body.count(b":") > _count_keys(payload)
-
-
-def _count_keys(value: Any) -> int:
-    if isinstance(value, dict):
-        return len(value) + sum(_count_keys(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_count_keys(v) for v in value)
-    return 0
-
-
-def _reject_duplicate_keys(body: bytes) -> None:
-    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise InvalidInput(
-                    f"the field {key!r} appears more than once in one object",
-                    [{"loc": ["body", key], "field": key, "problem": "duplicate key"}],
-                )
-            seen.add(key)
-        return dict(pairs)
-
-    try:
-        json.loads(body, object_pairs_hook=hook)
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, InvalidInput):
-            raise
-        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
-
-
-def _instances(payload: Any, names: list[str], max_batch: int) -> tuple[list[Any], bool, Any]:
-    """Return (instances, is_batch, the single instance to echo)."""
-    if not isinstance(payload, dict):
-        raise InvalidInput(
-            'the body must be a JSON object: one instance, or {"instances": [...]}',
-            [{"loc": ["body"], "field": "body", "problem": f"must be a JSON object, got {kind_of(payload)}"}],
-        )
-    if "instances" in payload:
-        extra = sorted(set(payload) - {"instances"})
-        instances = payload["instances"]
-        if extra or not isinstance(instances, list):
-            problem = f"unexpected fields {extra}" if extra else "must be an array of instances"
-            raise InvalidInput(
-                f'a batch is {{"instances": [...]}}: {problem}',
-                [{"loc": ["body", "instances"], "field": "instances", "problem": problem}],
-            )
-        if not 1 <= len(instances) <= max_batch:
-            problem = f"must hold 1 to {max_batch} instances, got {len(instances)}"
-            raise InvalidInput(
-                f"instances {problem} (MODELSHIP_MAX_BATCH)",
-                [{"loc": ["body", "instances"], "field": "instances", "problem": problem}],
-            )
-        return instances, True, None
-    if set(payload) == {"input"} and isinstance(payload["input"], list):
-        # The positional form of the iris tutorial: {"input": [5.1, 3.5, 1.4, 0.2]}.
-        values = payload["input"]
-        if len(values) != len(names):
-            problem = f"must hold {len(names)} values in the order {names}, got {len(values)}"
-            raise InvalidInput(f"input {problem}", [{"loc": ["body", "input"], "field": "input", "problem": problem}])
-        instance = dict(zip(names, values, strict=True))
-        return [instance], False, instance
-    return [payload], False, payload
+    body = await predict(_state(request), request.headers, request.stream(), request.scope["state"]["request_id"],
+                         started)  # fmt: skip
+    return Response(body, media_type="application/json")

@@ -55,6 +55,7 @@ class ReadyResponse(BaseModel):
     model_config = ConfigDict(protected_namespaces=())
     status: str = Field(examples=["ready"])
     model_version: str | None
+    engine: str | None = Field(None, description="native (verified against scikit-learn) or scikit-learn")
     checks: dict[str, bool]
     reasons: list[str] = Field(default_factory=list)
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     allowed_artifact_sha256: str = Field("", description="Comma-separated allow-list of model.joblib digests")
     access_log: bool = Field(True, description="One JSON line per request on stdout")
     batch_wait_ms: float = Field(0.0, ge=0, le=50, description="Extra wait to grow micro-batches (0: same loop turn)")
+    engine: Literal["auto", "sklearn"] = Field(
+        "auto", description="auto: a verified native engine when one fits the model; sklearn: always scikit-learn"
+    )
     log_level: str = Field("INFO", description="Python logging level of the JSON logs")
 
     @field_validator("log_level")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.auth import Authenticator
 from service.observability import AccessLog, Metrics
@@ -23,6 +24,12 @@ class AppState:
     log: PredictionLog | None = None
     embedded: object | None = None
     problems: list[str] = field(default_factory=list)
+    _predictions_child: Any = None
+
+    def count_predictions(self, n: int) -> None:
+        if self._predictions_child is None and self.predictor is not None:
+            self._predictions_child = self.metrics.predictions.labels(self.predictor.version)
+        self._predictions_child.inc(n)
 
     @property
     def model_version(self) -> str | None:

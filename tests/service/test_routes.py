@@ -199,3 +199,30 @@ def test_api_keys_with_scopes(make_client: Callable[..., TestClient], tmp_path: 
     assert client.get("/model", headers={"authorization": "Bearer password"}).status_code == 200
     for open_route in ("/health", "/ready", "/metrics"):
         assert client.get(open_route).status_code == 200
+
+
+def test_fastapi_route_and_asgi_fast_path_answer_alike(pg_url: str, house_artifact: Path, tmp_path: Path) -> None:
+    from service.app import create_app
+    from service.predict import PredictEndpoint
+    from service.settings import Settings
+
+    answers = []
+    for fast in (True, False):
+        app = create_app(
+            Settings(
+                model_dir=house_artifact,
+                database_url=pg_url,
+                data_dir=tmp_path,
+                spool_dir=tmp_path / f"spool-{fast}",
+                access_log=False,
+            )
+        )
+        if not fast:  # the stack is built on first use, so this leaves only the FastAPI route
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not PredictEndpoint]
+        with TestClient(app) as client:
+            ok = client.post("/predict", json=SEED_REQUESTS[0], headers={"x-request-id": f"same-{fast}"}).json()
+            bad = post(client, {"size": "x", "bedrooms": 3, "age": 10})
+            wrong_type = client.post("/predict", content=b"{}", headers={"content-type": "text/plain"})
+        ok.pop("request_id")
+        answers.append((ok, bad.status_code, bad.json(), wrong_type.status_code, wrong_type.json()))
+    assert answers[0] == answers[1]

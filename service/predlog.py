@@ -38,16 +38,18 @@ class PredictionLog:
         connect_timeout_s: float,
         retry_interval_s: float,
         batch_max: int,
+        writers: int = 2,
     ) -> None:
         self.spool = spool
         self.spool_max_bytes = spool_max_bytes
         self.write_timeout_s = write_timeout_s
         self.retry_interval_s = retry_interval_s
         self.batch_max = batch_max
+        self.writers = writers
         self.pool = psycopg_pool.AsyncConnectionPool(
             conninfo,
             min_size=1,
-            max_size=4,
+            max_size=writers + 2,  # the writers, recovery, and reads of /predictions
             open=False,
             timeout=connect_timeout_s,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))},
@@ -151,15 +153,25 @@ class PredictionLog:
 
     # -- the writer -------------------------------------------------------------------------
     async def _run(self) -> None:
+        # Up to `writers` group commits in flight: a request that arrives while one commit waits for
+        # its WAL flush starts the next one instead of queueing behind it.
+        inflight: set[asyncio.Task[None]] = set()
         while True:
             if not self._pending:
                 if self._closing:
+                    if inflight:
+                        await asyncio.wait(inflight)
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
+                continue
+            if len(inflight) >= self.writers:
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                continue
             batch = [self._pending.popleft() for _ in range(min(self.batch_max, len(self._pending)))]
-            if batch:
-                await self._persist(batch)
+            task = asyncio.create_task(self._persist(batch))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
 
     async def _persist(self, batch: list[tuple[list[Any], asyncio.Future[None], float]]) -> None:
         rows = [row for row, _, _ in batch]

@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     db_write_timeout_s: float = Field(2.0, gt=0, description="A log write slower than this goes to the spool")
     db_connect_timeout_s: float = Field(3.0, gt=0, description="Connection timeout to Postgres")
     db_retry_interval_s: float = Field(1.0, gt=0, description="How often to retry Postgres while it is down")
+    log_writers: int = Field(2, ge=1, le=16, description="Group commits in flight at once")
     log_batch_max: int = Field(2000, ge=1, description="Most records in one group commit")
     shutdown_grace_s: float = Field(20.0, gt=0, description="Match uvicorn --timeout-graceful-shutdown")
     request_timeout_s: float = Field(10.0, gt=0, description="A /predict waiting longer for durability gets 503")

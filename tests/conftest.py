@@ -33,6 +33,15 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
     server.stop()
 
 
+@pytest.fixture
+def restartable_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL of this test's own, which it may stop (crash) and start again."""
+    server = EmbeddedPostgres(tmp_path / "pg")
+    server.start()
+    yield server
+    server.stop("immediate")
+
+
 @pytest.fixture(scope="session")
 def pg_url(pg_server: EmbeddedPostgres) -> str:
     """A real PostgreSQL: DATABASE_URL when set, else an embedded PostgreSQL 16 for the session."""

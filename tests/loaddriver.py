@@ -110,3 +110,9 @@ def metric(url: str, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise KeyError(name)
+
+
+def drained(url: str) -> bool:
+    """Nothing waits in the spool and writes go straight to Postgres."""
+    spool = metric(url, "modelship_prediction_log_spool_bytes")
+    return spool == 0 and metric(url, "modelship_prediction_log_db_up") == 1

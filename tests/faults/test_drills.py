@@ -10,7 +10,6 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,23 +19,9 @@ from service.embedded_pg import EmbeddedPostgres
 from service.spool import Spool
 from tests.conftest import LiveService, start_service
 from tests.faults.proxy import DelayProxy
-from tests.loaddriver import LoadResult, drive, drive_in_thread, logged_counts, metric, wait_until
+from tests.loaddriver import LoadResult, drained, drive, drive_in_thread, logged_counts, metric, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
-
-
-@pytest.fixture
-def pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path / "pg")
-    server.start()
-    yield server
-    server.stop("immediate")
-
-
-def drained(url: str) -> bool:
-    return (
-        metric(url, "modelship_prediction_log_spool_bytes") == 0 and metric(url, "modelship_prediction_log_db_up") == 1
-    )
 
 
 def verify(name: str, database_url: str, result: LoadResult) -> None:
@@ -50,31 +35,31 @@ def verify(name: str, database_url: str, result: LoadResult) -> None:
     assert lost == 0 and duplicated == 0
 
 
-def test_postgres_down_20s_mid_load(pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path) -> None:
-    svc = start_service(house_artifact, pg.url, tmp_path / "svc", db_retry_interval_s="0.5")
+def test_postgres_down_20s_mid_load(restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path) -> None:
+    svc = start_service(house_artifact, restartable_pg.url, tmp_path / "svc", db_retry_interval_s="0.5")
     try:
         started = threading.Event()
         thread, box = drive_in_thread(svc.url, 4000, 8, rate=130, progress=lambda n: n > 600 and started.set())
         assert started.wait(60)
-        pg.stop("immediate")
+        restartable_pg.stop("immediate")
         down_at = time.monotonic()
         time.sleep(20)
         assert httpx.get(svc.url + "/ready").status_code == 200  # the spool keeps it ready
-        pg.start()
+        restartable_pg.start()
         print(f"\npostgres was down {time.monotonic() - down_at:.1f}s")
         thread.join(120)
         result = box[0]
         assert result.statuses[200] == result.sent, "predictions must keep being served while Postgres is down"
         assert wait_until(lambda: drained(svc.url), 60)
         assert metric(svc.url, "modelship_prediction_log_replayed_records_total") > 1000
-        verify("postgres down 20s", pg.url, result)
+        verify("postgres down 20s", restartable_pg.url, result)
     finally:
         svc.stop()
 
 
-def test_sigkill_mid_load_then_restart(pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path) -> None:
+def test_sigkill_mid_load_then_restart(restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "svc"
-    svc = start_service(house_artifact, pg.url, workdir)
+    svc = start_service(house_artifact, restartable_pg.url, workdir)
     killed = threading.Event()
 
     def kill_at(n: int) -> None:
@@ -84,7 +69,7 @@ def test_sigkill_mid_load_then_restart(pg: EmbeddedPostgres, house_artifact: Pat
 
     first = asyncio.run(drive(svc.url, 3000, 16, progress=kill_at, timeout=5))
     svc.wait(10)
-    restarted = start_service(house_artifact, pg.url, workdir)
+    restarted = start_service(house_artifact, restartable_pg.url, workdir)
     try:
         second = asyncio.run(drive(restarted.url, 1500, 16))
         assert wait_until(lambda: drained(restarted.url), 30)
@@ -96,15 +81,15 @@ def test_sigkill_mid_load_then_restart(pg: EmbeddedPostgres, house_artifact: Pat
             latencies=first.latencies + second.latencies,
         )
         assert first.errors, "the kill happened mid-load, so some requests saw it"
-        verify("sigkill mid-load", pg.url, combined)
+        verify("sigkill mid-load", restartable_pg.url, combined)
     finally:
         restarted.stop()
 
 
 def test_sigterm_mid_load_completes_in_flight_and_flushes(
-    pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+    restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
 ) -> None:
-    svc = start_service(house_artifact, pg.url, tmp_path / "svc", shutdown_grace_s="10")
+    svc = start_service(house_artifact, restartable_pg.url, tmp_path / "svc", shutdown_grace_s="10")
     sent_term = threading.Event()
     term_at: list[float] = []
 
@@ -123,20 +108,22 @@ def test_sigterm_mid_load_completes_in_flight_and_flushes(
     assert "Application shutdown complete" in svc.logs()
     assert not result.statuses.keys() - {200}, "every request that got an answer got a complete 200"
     assert "prediction log flushed" in svc.logs()
-    verify("sigterm mid-load", pg.url, result)
+    verify("sigterm mid-load", restartable_pg.url, result)
 
 
 def test_spool_full_refuses_with_retry_after_and_recovers(
-    pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+    restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
 ) -> None:
-    svc = start_service(house_artifact, pg.url, tmp_path / "svc", spool_max_bytes="20000", db_retry_interval_s="0.3")
+    svc = start_service(
+        house_artifact, restartable_pg.url, tmp_path / "svc", spool_max_bytes="20000", db_retry_interval_s="0.3"
+    )
     try:
-        pg.stop("immediate")
+        restartable_pg.stop("immediate")
         result = asyncio.run(drive(svc.url, 600, 4))
         assert result.statuses[503] > 0 and result.retry_after_seen
         ready = httpx.get(svc.url + "/ready")
         assert ready.status_code == 503 and "spool is full" in " ".join(ready.json()["reasons"])
-        pg.start()
+        restartable_pg.start()
         assert wait_until(lambda: httpx.get(svc.url + "/ready").status_code == 200, 30), "recovers by itself"
         after = asyncio.run(drive(svc.url, 200, 4))
         assert after.statuses[200] == 200
@@ -144,13 +131,15 @@ def test_spool_full_refuses_with_retry_after_and_recovers(
         result.acked |= after.acked
         result.sent += after.sent
         print(f"\nspool full: refused={result.statuses[503]} with Retry-After")
-        verify("spool full", pg.url, result)
+        verify("spool full", restartable_pg.url, result)
     finally:
         svc.stop()
 
 
-def test_slow_postgres_degrades_within_bounds(pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path) -> None:
-    with DelayProxy(pg.port, one_way_delay_s=0.1) as proxy:  # ~200 ms per round trip
+def test_slow_postgres_degrades_within_bounds(
+    restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+) -> None:
+    with DelayProxy(restartable_pg.port, one_way_delay_s=0.1) as proxy:  # ~200 ms per round trip
         slow_url = f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres"
         svc = start_service(
             house_artifact,
@@ -169,11 +158,11 @@ def test_slow_postgres_degrades_within_bounds(pg: EmbeddedPostgres, house_artifa
     print(f"\nslow postgres: worst latency {worst * 1000:.0f} ms (request timeout 5000 ms)")
     assert result.statuses[200] == 2000
     assert worst < 5.0, "no request hangs past its timeout"
-    verify("slow postgres", pg.url, result)
+    verify("slow postgres", restartable_pg.url, result)
 
 
 def test_corrupt_spool_keeps_complete_records_and_starts(
-    pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+    restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
 ) -> None:
     spool_dir = tmp_path / "svc" / "spool"
     spool = Spool(spool_dir)
@@ -185,12 +174,12 @@ def test_corrupt_spool_keeps_complete_records_and_starts(
     segment = next(spool_dir.glob("*.spool"))
     with segment.open("r+b") as f:  # a crash mid-append: the last frame is cut short
         f.truncate(segment.stat().st_size - 17)
-    svc: LiveService = start_service(house_artifact, pg.url, tmp_path / "svc")
+    svc: LiveService = start_service(house_artifact, restartable_pg.url, tmp_path / "svc")
     try:
         assert wait_until(lambda: drained(svc.url), 30)
         damaged = metric(svc.url, "modelship_prediction_log_spool_damaged_bytes_total")
         assert damaged > 0 and "damaged tail" in svc.logs()
-        counts = logged_counts(pg.url, {r[0] for r in records})
+        counts = logged_counts(restartable_pg.url, {r[0] for r in records})
         print(f"\n[corrupt spool] complete records recovered={len(counts)} of 250 written; damaged bytes={damaged:.0f}")
         assert len(counts) == 200 and set(counts.values()) == {1}
         assert list((spool_dir / "damaged").iterdir()), "the damaged segment is kept for inspection"

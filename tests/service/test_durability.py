@@ -6,43 +6,29 @@ import asyncio
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from service.embedded_pg import EmbeddedPostgres
 from tests.conftest import start_service
-from tests.loaddriver import drive, drive_in_thread, logged_counts, metric, wait_until
+from tests.loaddriver import drained, drive, drive_in_thread, logged_counts, metric, wait_until
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def own_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
-    """A PostgreSQL this test may stop and start."""
-    server = EmbeddedPostgres(tmp_path / "pg")
-    server.start()
-    yield server
-    server.stop("immediate")
-
-
-def drained(url: str) -> bool:
-    return (
-        metric(url, "modelship_prediction_log_spool_bytes") == 0 and metric(url, "modelship_prediction_log_db_up") == 1
-    )
-
-
-def test_postgres_outage_while_requests_flow(own_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path) -> None:
-    database_url = own_pg.url
+def test_postgres_outage_while_requests_flow(
+    restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+) -> None:
+    database_url = restartable_pg.url
     service = start_service(house_artifact, database_url, tmp_path / "svc", db_retry_interval_s="0.3")
     try:
         halfway = threading.Event()
         thread, box = drive_in_thread(service.url, 3000, 16, progress=lambda n: n > 800 and halfway.set())
         assert halfway.wait(60)
-        own_pg.stop("immediate")  # a crash, not a polite shutdown
+        restartable_pg.stop("immediate")  # a crash, not a polite shutdown
         time.sleep(3)
-        own_pg.start()
+        restartable_pg.start()
         thread.join(120)
         result = box[0]
         print("outage drill:", result.summary())
@@ -56,17 +42,17 @@ def test_postgres_outage_while_requests_flow(own_pg: EmbeddedPostgres, house_art
 
 
 def test_sigkill_after_acknowledgement_then_restart(
-    own_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+    restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
 ) -> None:
-    database_url = own_pg.url
+    database_url = restartable_pg.url
     workdir = tmp_path / "svc"
     service = start_service(house_artifact, database_url, workdir, db_retry_interval_s="0.3")
-    own_pg.stop("immediate")  # acknowledged records can only be in the spool now
+    restartable_pg.stop("immediate")  # acknowledged records can only be in the spool now
     result = asyncio.run(drive(service.url, 400, 8))
     assert len(result.acked) == 400, result.summary()
     service.signal(signal.SIGKILL)
     service.wait(10)
-    own_pg.start()
+    restartable_pg.start()
     restarted = start_service(house_artifact, database_url, workdir, db_retry_interval_s="0.3")
     try:
         assert wait_until(lambda: drained(restarted.url), 30)

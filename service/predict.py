@@ -135,11 +135,16 @@ def parse(body: bytes) -> Any:
 
 
 def _count_keys(value: Any) -> int:
-    if isinstance(value, dict):
-        return len(value) + sum(_count_keys(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(_count_keys(v) for v in value)
-    return 0
+    # Iterative: orjson accepts nesting up to 1024 levels, deeper than Python's recursion limit.
+    count, pending = 0, [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            count += len(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return count
 
 
 def _reject_duplicate_keys(body: bytes) -> None:
@@ -158,7 +163,10 @@ def _reject_duplicate_keys(body: bytes) -> None:
         json.loads(body, object_pairs_hook=hook)
     except InvalidInput:
         raise
-    except (ValueError, RecursionError) as exc:
+    except RecursionError:
+        # Valid JSON that orjson took, but too deep for the standard parser the duplicate check needs.
+        raise MalformedJSON("the body nests too deeply to check; an instance needs 2 levels") from None
+    except ValueError as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
 
 

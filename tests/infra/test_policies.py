@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import copy
-import importlib
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pulumi_policy import (
     EnforcementLevel,
     PolicyCustomTimeouts,
@@ -16,7 +20,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from infra.harness import ProgramRun
+from infra.harness import REPO_ROOT, ProgramRun
 from infra.policies import pack, rules
 from tests.infra.support import STACKS, run_stack, unwrapped
 
@@ -245,6 +249,17 @@ def test_the_pack_reports_through_report_violation() -> None:
     assert "not pinned by digest" in reported[0][0]
 
 
-def test_the_analyzer_entry_point_imports_without_serving() -> None:
-    module = importlib.import_module("infra.policies.__main__")
-    assert module.PACK_NAME == "modelship-guardrails"
+def test_the_analyzer_entry_point_runs_as_a_script_from_anywhere(tmp_path: Path) -> None:
+    """The analyzer runs the folder as a script, outside the repo's import path: the entry point must find
+    `infra` itself and expose every rule, without serving (run_name is not __main__)."""
+    entry = REPO_ROOT / "infra" / "policies" / "__main__.py"
+    probe = (
+        f"import runpy; ns = runpy.run_path({str(entry)!r}, run_name='analyzer_probe'); "
+        "print(ns['PACK_NAME'], *[p.name for p in ns['policies']()])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-I", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["modelship-guardrails", *[r.name for r in rules.RULES]]
+    venv = yaml.safe_load((entry.parent / "PulumiPolicy.yaml").read_text())["runtime"]["options"]["virtualenv"]
+    assert (entry.parent / venv / "bin" / "python").exists(), "PulumiPolicy.yaml must point at the repo's venv"

@@ -72,9 +72,12 @@ def feature_schema(recipe: Recipe, x_train: np.ndarray) -> list[dict[str, Any]]:
     return schema
 
 
-def git_commit() -> str | None:
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit of the checkout at `cwd` (default: the current folder); None outside git."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True, cwd=cwd
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess  # nosec B404
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from model.train import git_commit
 from pipelines.settings import REPO_ROOT
 
 
@@ -57,12 +57,5 @@ def short_digest(ref: str | None) -> str:
 
 
 def git_head() -> str | None:
-    """The commit of the checkout, for update messages and history environments (None outside git)."""
-    try:
-        # A fixed argv without a shell; git from PATH is the one the developer uses.
-        out = subprocess.run(  # nosec B603 B607
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True, cwd=REPO_ROOT
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
+    """The commit of this checkout, for update messages and history environments (None outside git)."""
+    return git_commit(cwd=REPO_ROOT)

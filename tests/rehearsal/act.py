@@ -204,9 +204,14 @@ def snapshot_repo(source: Path, destination: Path) -> str:
             target = destination / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
-    _git(destination, "init", "-q", "-b", "main")
-    _git(destination, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
-    return commit(destination, "rehearsal snapshot of the work tree")
+    return init_repo(destination)
+
+
+def init_repo(folder: Path) -> str:
+    """Make FOLDER a git repository of acme/modelship on `main` with one commit; returns its sha."""
+    _git(folder, "init", "-q", "-b", "main")
+    _git(folder, "remote", "add", "origin", f"https://github.com/{OWNER_REPO}.git")
+    return commit(folder, "rehearsal snapshot of the work tree")
 
 
 def commit(repo: Path, message: str) -> str:

@@ -62,3 +62,7 @@ bench: venv ## Side-by-side benchmark of the service against baselines
 
 clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: rehearse
+rehearse: venv ## The dress rehearsal: the real workflows under nektos/act, stand-in actions and Pulumi CLI
+	$(PY) -m pytest -m rehearsal tests/rehearsal tests/workflows $(PYTEST_ARGS)

@@ -2,18 +2,29 @@
 
 Every key is declared with its type and default in Pulumi.yaml, which is the only place defaults live:
 the Pulumi CLI merges them into the stack's config, and `infra.harness` does the same under mocks. So
-every read here is a `require_*`; a key that is not declared fails loudly instead of silently falling
+every read here requires its key; a key that is not declared fails loudly instead of silently falling
 back (the `config.get(...) or default` trap that turns 0 and False into defaults).
+
+Dotted keys (`service.replicas`) reach the program in two forms, and `_raw` reads both. The engine looks a
+declared key up as a path (pulumi/pulumi pkg/workspace/config.go mergeConfig, config.Map.Get(key, true)), so
+it writes an unset key's default into an object, `modelship:service: {"replicas": "1", ...}`, while a value
+set flat (a stack file's `modelship:service.replicas: 3`, `pulumi config set service.replicas 3`) stays
+under its flat name. Pulumi's `Config.require` reads only the flat name, so on the real engine every dotted
+key without a flat stack value would be "missing". The flat value wins when both exist.
 
 The keys, their types and their cross-checks live in this one module on purpose: they are read together.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
+
+from infra import contract
 
 # docs/architecture.md, "Service": the container port and the uvicorn graceful shutdown budget.
 CONTAINER_PORT = 8000
@@ -166,108 +177,156 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
 
 
 def _image(c: pulumi.Config) -> ImageConfig:
-    version = c.require("modelVersion")
-    artifact_dir = c.require("artifactDir")  # "" documents "derive it from the version"
+    version = _str(c, contract.MODEL_VERSION)
+    artifact_dir = _str(c, contract.ARTIFACT_DIR)  # "" documents "derive it from the version"
     return ImageConfig(
         model_version=version,
         artifact_dir=artifact_dir if artifact_dir else f"artifacts/{version}",
-        git_revision=c.require("gitRevision"),
-        repository=c.require("image.repository"),
-        digest_ref=c.require("image.digestRef"),
-        platform=c.require("image.platform"),
-        registry_server=c.require("image.registryServer"),
-        registry_username=c.require("image.registryUsername"),
-        registry_password=c.require_secret("image.registryPassword"),
+        git_revision=_str(c, "gitRevision"),
+        repository=_str(c, "image.repository"),
+        digest_ref=_str(c, contract.IMAGE_DIGEST_REF),
+        platform=_str(c, "image.platform"),
+        registry_server=_str(c, "image.registryServer"),
+        registry_username=_str(c, "image.registryUsername"),
+        registry_password=_secret(c, "image.registryPassword"),
     )
 
 
 def _service(c: pulumi.Config, stack: str) -> ServiceConfig:
-    namespace = c.require("namespace")
+    namespace = _str(c, "namespace")
     return ServiceConfig(
         namespace=namespace if namespace else f"modelship-{stack}",
         create_namespace=namespace == "",
-        replicas=c.require_int("service.replicas"),
-        service_type=c.require("service.type"),
-        service_port=c.require_int("service.port"),
-        cpu_request=c.require("service.cpuRequest"),
-        cpu_limit=c.require("service.cpuLimit"),
-        memory_request=c.require("service.memoryRequest"),
-        memory_limit=c.require("service.memoryLimit"),
-        log_level=c.require("service.logLevel"),
-        range_policy=c.require("service.rangePolicy"),
-        max_batch=c.require_int("service.maxBatch"),
-        spool_max_bytes=c.require_int("service.spoolMaxBytes"),
-        spool_size_limit=c.require("service.spoolSizeLimit"),
-        allowed_artifact_sha256=c.require("service.allowedArtifactSha256"),
-        auth_required=c.require_bool("auth.required"),
-        api_keys=c.require_secret("auth.apiKeys"),
-        pdb_min_available=c.require_int("pdb.minAvailable"),
+        replicas=_int(c, "service.replicas"),
+        service_type=_str(c, "service.type"),
+        service_port=_int(c, "service.port"),
+        cpu_request=_str(c, "service.cpuRequest"),
+        cpu_limit=_str(c, "service.cpuLimit"),
+        memory_request=_str(c, "service.memoryRequest"),
+        memory_limit=_str(c, "service.memoryLimit"),
+        log_level=_str(c, "service.logLevel"),
+        range_policy=_str(c, "service.rangePolicy"),
+        max_batch=_int(c, "service.maxBatch"),
+        spool_max_bytes=_int(c, "service.spoolMaxBytes"),
+        spool_size_limit=_str(c, "service.spoolSizeLimit"),
+        allowed_artifact_sha256=_str(c, "service.allowedArtifactSha256"),
+        auth_required=_bool(c, contract.AUTH_REQUIRED),
+        api_keys=_secret(c, contract.API_KEYS),
+        pdb_min_available=_int(c, "pdb.minAvailable"),
     )
 
 
 def _autoscaling(c: pulumi.Config) -> AutoscalingConfig:
     return AutoscalingConfig(
-        enabled=c.require_bool("hpa.enabled"),
-        min_replicas=c.require_int("hpa.minReplicas"),
-        max_replicas=c.require_int("hpa.maxReplicas"),
-        cpu_utilization=c.require_int("hpa.cpuUtilization"),
-        rps_per_pod=c.require_int("hpa.rpsPerPod"),
-        rps_metric=c.require("hpa.rpsMetric"),
+        enabled=_bool(c, "hpa.enabled"),
+        min_replicas=_int(c, "hpa.minReplicas"),
+        max_replicas=_int(c, "hpa.maxReplicas"),
+        cpu_utilization=_int(c, "hpa.cpuUtilization"),
+        rps_per_pod=_int(c, "hpa.rpsPerPod"),
+        rps_metric=_str(c, "hpa.rpsMetric"),
     )
 
 
 def _database(c: pulumi.Config) -> DatabaseConfig:
-    destination = c.require("db.backup.destinationPath")
+    destination = _str(c, "db.backup.destinationPath")
     backup = None
     if destination:
         backup = BackupConfig(
             destination_path=destination,
-            endpoint_url=c.require("db.backup.endpointUrl"),
-            retention=c.require("db.backup.retention"),
-            access_key_id=c.require_secret("db.backup.accessKeyId"),
-            secret_access_key=c.require_secret("db.backup.secretAccessKey"),
+            endpoint_url=_str(c, "db.backup.endpointUrl"),
+            retention=_str(c, "db.backup.retention"),
+            access_key_id=_secret(c, "db.backup.accessKeyId"),
+            secret_access_key=_secret(c, "db.backup.secretAccessKey"),
         )
     return DatabaseConfig(
-        mode=c.require("db.mode"),
-        install_operator=c.require_bool("db.installOperator"),
-        operator_namespace=c.require("db.operatorNamespace"),
-        instances=c.require_int("db.instances"),
-        storage_size=c.require("db.storageSize"),
-        storage_class=c.require("db.storageClass"),
-        cpu_request=c.require("db.cpuRequest"),
-        cpu_limit=c.require("db.cpuLimit"),
-        memory_request=c.require("db.memoryRequest"),
-        memory_limit=c.require("db.memoryLimit"),
-        postgres_image=c.require("db.postgresImage"),
-        name=c.require("db.name"),
-        user=c.require("db.user"),
-        url=c.require_secret("db.url"),
+        mode=_str(c, "db.mode"),
+        install_operator=_bool(c, "db.installOperator"),
+        operator_namespace=_str(c, "db.operatorNamespace"),
+        instances=_int(c, "db.instances"),
+        storage_size=_str(c, "db.storageSize"),
+        storage_class=_str(c, "db.storageClass"),
+        cpu_request=_str(c, "db.cpuRequest"),
+        cpu_limit=_str(c, "db.cpuLimit"),
+        memory_request=_str(c, "db.memoryRequest"),
+        memory_limit=_str(c, "db.memoryLimit"),
+        postgres_image=_str(c, "db.postgresImage"),
+        name=_str(c, "db.name"),
+        user=_str(c, "db.user"),
+        url=_secret(c, "db.url"),
         backup=backup,
     )
 
 
 def _retention(c: pulumi.Config) -> RetentionConfig:
     return RetentionConfig(
-        enabled=c.require_bool("retention.enabled"),
-        days=c.require_int("retention.days"),
-        schedule=c.require("retention.schedule"),
-        batch=c.require_int("retention.batch"),
+        enabled=_bool(c, "retention.enabled"),
+        days=_int(c, "retention.days"),
+        schedule=_str(c, "retention.schedule"),
+        batch=_int(c, "retention.batch"),
     )
 
 
 def _gpu(c: pulumi.Config) -> GpuConfig:
     return GpuConfig(
-        enabled=c.require_bool("gpu.enabled"),
-        cluster=c.require("gpu.cluster"),
-        location=c.require("gpu.location"),
-        machine_type=c.require("gpu.machineType"),
-        accelerator_type=c.require("gpu.acceleratorType"),
-        accelerator_count=c.require_int("gpu.acceleratorCount"),
-        min_nodes=c.require_int("gpu.minNodes"),
-        max_nodes=c.require_int("gpu.maxNodes"),
-        per_pod=c.require_int("gpu.perPod"),
-        base_image=c.require("gpu.baseImage"),
+        enabled=_bool(c, "gpu.enabled"),
+        cluster=_str(c, "gpu.cluster"),
+        location=_str(c, "gpu.location"),
+        machine_type=_str(c, "gpu.machineType"),
+        accelerator_type=_str(c, "gpu.acceleratorType"),
+        accelerator_count=_int(c, "gpu.acceleratorCount"),
+        min_nodes=_int(c, "gpu.minNodes"),
+        max_nodes=_int(c, "gpu.maxNodes"),
+        per_pod=_int(c, "gpu.perPod"),
+        base_image=_str(c, "gpu.baseImage"),
     )
+
+
+def _raw(c: pulumi.Config, key: str) -> str | None:
+    """The flat value of KEY, else the value at its path inside the object the engine wrote defaults into."""
+    flat = pulumi.runtime.get_config(c.full_key(key))
+    if flat is not None:
+        return str(flat)
+    root, _, rest = key.partition(".")
+    stored = pulumi.runtime.get_config(c.full_key(root)) if rest else None
+    if stored is None:
+        return None
+    try:
+        node: Any = json.loads(str(stored))
+    except ValueError:
+        return None
+    for part in rest.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, bool):
+        return "true" if node else "false"
+    return None if isinstance(node, dict | list) or node is None else str(node)
+
+
+def _str(c: pulumi.Config, key: str) -> str:
+    value = _raw(c, key)
+    if value is None:
+        raise ConfigError(f"missing required configuration {c.full_key(key)}: declare it in Pulumi.yaml with a default")
+    return value
+
+
+def _int(c: pulumi.Config, key: str) -> int:
+    value = _str(c, key)
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+
+
+def _bool(c: pulumi.Config, key: str) -> bool:
+    value = _str(c, key)
+    if value not in ("true", "True", "false", "False"):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    return value in ("true", "True")
+
+
+def _secret(c: pulumi.Config, key: str) -> pulumi.Output[str]:
+    return pulumi.Output.secret(_str(c, key))
 
 
 def _check(s: StackConfig) -> None:
@@ -283,18 +342,16 @@ def _check_secrets(c: pulumi.Config) -> None:
 
     def raw(key: str) -> str:
         # the runtime's config map, not Config.get, which warns when it is handed a secret
-        return str(pulumi.runtime.get_config(c.full_key(key)) or "").strip()
+        return (_raw(c, key) or "").strip()
 
     problems = []
-    if c.require_bool("auth.required") and not raw("auth.apiKeys"):
+    if _bool(c, "auth.required") and not raw("auth.apiKeys"):
         problems.append("auth.required is true but auth.apiKeys is empty: pulumi config set --secret auth.apiKeys")
-    if c.require("db.mode") == "external" and not raw("db.url").startswith(("postgresql://", "postgres://")):
+    if _str(c, "db.mode") == "external" and not raw("db.url").startswith(("postgresql://", "postgres://")):
         problems.append("db.mode is external but db.url is not a postgresql:// URL: pulumi config set --secret db.url")
-    if c.require("db.backup.destinationPath") and not (
-        raw("db.backup.accessKeyId") and raw("db.backup.secretAccessKey")
-    ):
+    if _str(c, "db.backup.destinationPath") and not (raw("db.backup.accessKeyId") and raw("db.backup.secretAccessKey")):
         problems.append("backups need db.backup.accessKeyId and db.backup.secretAccessKey (set them with --secret)")
-    if c.require("image.registryUsername") and not raw("image.registryPassword"):
+    if _str(c, "image.registryUsername") and not raw("image.registryPassword"):
         problems.append("image.registryUsername is set but image.registryPassword is empty")
     if problems:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))

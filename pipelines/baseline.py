@@ -10,7 +10,7 @@ import httpx
 
 from model.artifact import ArtifactError, load_manifest
 from pipelines.errors import StageError
-from pipelines.settings import REPO_ROOT
+from pipelines.settings import REPO_ROOT, get_settings
 from pipelines.targets.base import Target, deployed_update, reachable_url
 
 log = logging.getLogger(__name__)
@@ -22,15 +22,24 @@ class Baseline:
     source: str
 
 
-def _from_service(url: str, timeout_s: float) -> dict[str, Any]:
-    response = httpx.get(f"{url.rstrip('/')}/model", timeout=timeout_s)
+def _from_service(url: str, timeout_s: float, api_key: str | None) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # prod has auth.required
+    response = httpx.get(f"{url.rstrip('/')}/model", timeout=timeout_s, headers=headers)
     response.raise_for_status()
     manifest: dict[str, Any] = response.json()
     return manifest
 
 
-def stack_baseline(target: Target, stack: str, timeout_s: float = 10.0) -> Baseline | None:
+def _settings_key() -> str | None:
+    key = get_settings().api_key
+    return key.get_secret_value() if key else None
+
+
+def stack_baseline(target: Target, stack: str, timeout_s: float = 10.0, api_key: str | None = None) -> Baseline | None:
     """The deployed model of STACK, from its artifact folder if it is on this machine, else its /model.
+
+    `api_key` (default: MODELSHIP_PIPELINE_API_KEY) is sent to /model: a stack with auth.required answers
+    401 without one.
 
     Returns None when the stack has never been deployed successfully (a first release has no baseline).
     """
@@ -53,7 +62,7 @@ def stack_baseline(target: Target, stack: str, timeout_s: float = 10.0) -> Basel
     if not url:
         raise StageError(f"cannot read the model of {where}: no artifact folder here and no URL output")
     try:
-        manifest = _from_service(str(url), timeout_s)
+        manifest = _from_service(str(url), timeout_s, api_key if api_key is not None else _settings_key())
     except (httpx.HTTPError, ValueError) as exc:
         raise StageError(
             f"cannot read the model of {where}: artifact {current.artifact_dir} is not on this machine and "

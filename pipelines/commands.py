@@ -121,7 +121,8 @@ def cmd_gate(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     baseline: Path | dict[str, Any] | None = args.baseline
     source = None
     if args.stack:
-        found = stack_baseline(get_target(args.target, settings), args.stack, settings.http_timeout_s)
+        key = settings.api_key.get_secret_value() if settings.api_key else None
+        found = stack_baseline(get_target(args.target, settings), args.stack, settings.http_timeout_s, key)
         baseline, source = (found.manifest, found.source) if found else (None, f"none: {args.stack} is empty")
     result = gate(args.candidate, baseline, _policy(args, settings), source)
     _out(result.table())

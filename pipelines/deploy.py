@@ -10,8 +10,9 @@ from typing import Any
 
 from model.artifact import ArtifactError, verify_artifact
 from pipelines.errors import ConfigError
-from pipelines.settings import REPO_ROOT
+from pipelines.settings import REPO_ROOT, get_settings
 from pipelines.targets.base import (
+    API_KEYS_KEY,
     ARTIFACT_DIR_KEY,
     IMAGE_REF_KEY,
     MODEL_VERSION_KEY,
@@ -70,8 +71,16 @@ def artifact_dir_value(artifact: Path) -> str:
 def apply_config(
     handle: Stack, target_kind: str, config: Mapping[str, str], message: str, on_output: OnOutput | None = None
 ) -> DeployResult:
-    """Set CONFIG on the stack and run `up`: the one way deploy, promote and rollback change a stack."""
+    """Set CONFIG on the stack and run `up`: the one way deploy, promote and rollback change a stack.
+
+    On pulumi, the API keys file of MODELSHIP_PIPELINE_API_KEYS (the environment's secret) is stored as the
+    secret auth.apiKeys first, so a stack with auth.required gets its keys from the environment that deploys
+    it, never from a file in the repo, and a rotated secret reaches the pods on the next deploy.
+    """
     handle.set_config(config)
+    keys = get_settings().api_keys
+    if keys is not None and target_kind != "local":
+        handle.set_config({API_KEYS_KEY: keys.get_secret_value()}, secret=True)
     log.info("up %s: %s", handle.name, message)
     outcome = handle.up(message, on_output)
     return DeployResult(

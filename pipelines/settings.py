@@ -34,6 +34,11 @@ class PipelineSettings(BaseSettings):
     api_key: SecretStr | None = Field(
         default=None, description="API key smoke sends (Authorization: Bearer) to stacks with auth.required"
     )
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="the stack's API keys file content (`<key-id> <scopes> <secret>` lines); set, every pulumi "
+        "`up` first stores it as the secret auth.apiKeys (the deploy job passes the environment's secret)",
+    )
 
     gate_tolerance: float = Field(
         default=0.05, ge=0.0, description="allowed relative regression of the primary metric vs the baseline"

@@ -13,18 +13,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-# Stack config keys and outputs shared with infra/ (Pulumi.yaml declares them). One place to align.
-PROJECT = "modelship"
-MODEL_VERSION_KEY = f"{PROJECT}:model.version"
-ARTIFACT_DIR_KEY = f"{PROJECT}:model.artifactDir"  # relative to the repo root (the image's build context)
-IMAGE_REF_KEY = f"{PROJECT}:image.digestRef"  # set: infra deploys this digest and builds nothing
+from infra import contract
+
+# Stack config keys and outputs: infra/contract.py owns the names (Pulumi.yaml declares the keys, infra/config.py
+# reads them); tests/rehearsal/test_contract.py checks all three sides.
+PROJECT = contract.PROJECT
+MODEL_VERSION_KEY = contract.full_key(contract.MODEL_VERSION)
+ARTIFACT_DIR_KEY = contract.full_key(contract.ARTIFACT_DIR)  # relative to the repo root (the build context)
+IMAGE_REF_KEY = contract.full_key(contract.IMAGE_DIGEST_REF)  # set: infra deploys this digest and builds nothing
+API_KEYS_KEY = contract.full_key(contract.API_KEYS)  # secret: set from the environment, never re-applied
 DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
 
-OUTPUT_URL = "serviceUrl"
-OUTPUT_MODEL_VERSION = "modelVersion"
-OUTPUT_IMAGE_REF = "imageRef"
-OUTPUT_EXTERNAL_ADDRESS = "externalAddress"
-OUTPUT_NAMESPACE = "namespace"
+OUTPUT_URL = contract.OUTPUT_URL
+OUTPUT_MODEL_VERSION = contract.OUTPUT_MODEL_VERSION
+OUTPUT_IMAGE_REF = contract.OUTPUT_IMAGE_REF
+OUTPUT_EXTERNAL_ADDRESS = contract.OUTPUT_EXTERNAL_ADDRESS
+OUTPUT_NAMESPACE = contract.OUTPUT_NAMESPACE
 
 # Verdicts stages attach to an update after it ran (see Stack.annotate).
 SMOKE = "smoke"
@@ -92,7 +96,8 @@ class Stack(Protocol):
     @property
     def name(self) -> str: ...
 
-    def set_config(self, values: Mapping[str, str]) -> None: ...
+    def set_config(self, values: Mapping[str, str], *, secret: bool = False) -> None:
+        """Set flat config values; `secret=True` stores them encrypted and hides them in history."""
 
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome: ...
 

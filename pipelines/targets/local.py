@@ -74,7 +74,10 @@ class LocalStack:
         return self._name
 
     # -- protocol ---------------------------------------------------------------------------
-    def set_config(self, values: Mapping[str, str]) -> None:
+    def set_config(self, values: Mapping[str, str], *, secret: bool = False) -> None:
+        if secret:
+            # The local service runs without API keys; a secret would only end up in history.json in clear.
+            raise ConfigError("the local target takes no secret config (it runs without auth)")
         self._write("config.json", {**self.config(), **values})
 
     def config(self) -> dict[str, str]:

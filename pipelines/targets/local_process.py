@@ -13,7 +13,7 @@ import socket
 import subprocess  # nosec B404
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -67,13 +67,24 @@ def port_in_use(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start(port: int, env: Mapping[str, str], log_file: Path, cwd: Path) -> int:
-    """Spawn the service in its own session; return its pid."""
+def start(
+    port: int,
+    env: Mapping[str, str],
+    log_file: Path,
+    cwd: Path,
+    command: Sequence[str] | None = None,
+    inherit_env: bool = True,
+) -> int:
+    """Spawn the service in its own session; return its pid.
+
+    `command` replaces the default uvicorn command line (the rehearsal's stand-in runs the image's CMD);
+    `inherit_env=False` gives the process only ENV, as a container gets only what its pod spec says.
+    """
     with log_file.open("ab") as log:
-        # argv is sys.executable and constants; no shell.
+        # argv is sys.executable and constants, or a command the caller built; no shell.
         child = subprocess.Popen(  # nosec B603
-            service_command(port),
-            env={**os.environ, **env},
+            list(command) if command else service_command(port),
+            env={**os.environ, **env} if inherit_env else dict(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -102,15 +113,15 @@ def stop(pid: int, timeout_s: float) -> None:
     _CHILDREN.pop(pid, None)
 
 
-def wait_ready(url: str, pid: int, timeout_s: float, log_file: Path) -> None:
-    """Poll {url}/ready until 200; raise UpdateFailedError if the process dies or time runs out."""
+def wait_ready(url: str, pid: int, timeout_s: float, log_file: Path, path: str = "/ready") -> None:
+    """Poll {url}{path} until 200; raise UpdateFailedError if the process dies or time runs out."""
     deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             if not is_alive(pid):
                 raise UpdateFailedError(f"the service exited during startup:\n{log_tail(log_file)}")
             with contextlib.suppress(httpx.TransportError):
-                if client.get(f"{url}/ready").status_code == 200:
+                if client.get(f"{url}{path}").status_code == 200:
                     return
             time.sleep(0.2)
     raise UpdateFailedError(f"the service was not ready after {timeout_s:.0f} s:\n{log_tail(log_file)}")

@@ -17,6 +17,7 @@ from typing import Any
 from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
+from infra import contract
 from pipelines.errors import StackBusyError, StageError, UpdateFailedError
 from pipelines.targets.base import OnOutput, Update, UpOutcome
 
@@ -56,21 +57,25 @@ def annotations_from_tags(tags: Mapping[str, str]) -> dict[int, dict[str, str]]:
 
 
 class PulumiStack:
-    """One selected `pulumi.automation.Stack`."""
+    """One selected `pulumi.automation.Stack`. Every `up` runs the CrossGuard packs in `policy_packs`."""
 
-    def __init__(self, stack: auto.Stack) -> None:
+    def __init__(self, stack: auto.Stack, policy_packs: tuple[str, ...] = ()) -> None:
         self._stack = stack
+        self._policy_packs = list(policy_packs)
 
     @property
     def name(self) -> str:
         return str(self._stack.name)
 
-    def set_config(self, values: Mapping[str, str]) -> None:
-        self._stack.set_all_config({k: auto.ConfigValue(value=v) for k, v in values.items()})
+    def set_config(self, values: Mapping[str, str], *, secret: bool = False) -> None:
+        # Flat keys (path=False), the form infra/config.py reads first; see infra/contract.py.
+        self._stack.set_all_config({k: auto.ConfigValue(value=v, secret=secret) for k, v in values.items()})
 
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome:
         try:
-            result = self._stack.up(message=message, on_output=on_output, color="never")
+            result = self._stack.up(
+                message=message, on_output=on_output, color="never", policy_packs=self._policy_packs or None
+            )
         except auto_errors.ConcurrentUpdateError as exc:
             raise StackBusyError(BUSY_HELP.format(stack=self.name)) from exc
         except auto_errors.CommandError as exc:
@@ -115,19 +120,25 @@ class PulumiStack:
 
 
 class PulumiTarget:
-    """Stacks of the Pulumi project in `work_dir` (the folder holding Pulumi.yaml)."""
+    """Stacks of the Pulumi project in `work_dir` (the folder holding Pulumi.yaml).
+
+    `up` always runs the project's CrossGuard pack (infra/policies), so a mandatory violation fails the
+    update before anything changes; pass `policy_pack=None` only where the pack does not exist.
+    """
 
     kind = "pulumi"
 
-    def __init__(self, work_dir: Path, org: str | None = None) -> None:
+    def __init__(self, work_dir: Path, org: str | None = None, policy_pack: Path | None = None) -> None:
         self.work_dir = Path(work_dir)
         self.org = org
+        pack = policy_pack if policy_pack is not None else self.work_dir / contract.POLICY_PACK_DIR
+        self.policy_packs = (str(pack.absolute()),) if (pack / "PulumiPolicy.yaml").is_file() else ()
 
     def select(self, stack: str, *, create: bool = False) -> PulumiStack:
         name = f"{self.org}/{stack}" if self.org else stack
         select = auto.create_or_select_stack if create else auto.select_stack
         try:
-            return PulumiStack(select(stack_name=name, work_dir=str(self.work_dir)))
+            return PulumiStack(select(stack_name=name, work_dir=str(self.work_dir)), self.policy_packs)
         except auto_errors.StackNotFoundError as exc:
             raise StageError(
                 f"Pulumi stack {name} does not exist in {self.work_dir}; create it with "

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sklearn
 
@@ -154,7 +155,27 @@ def test_stack_baseline_falls_back_to_the_service(
     stack = fake_target.select("prod", create=True)
     stack.set_config({MODEL_VERSION_KEY: base["version"], ARTIFACT_DIR_KEY: "/ci-runner/artifacts/gone"})
     stack.up("deploy")
-    monkeypatch.setattr("pipelines.baseline._from_service", lambda url, timeout: json.loads(json.dumps(base)))
+    monkeypatch.setattr("pipelines.baseline._from_service", lambda url, timeout, key: json.loads(json.dumps(base)))
     found = stack_baseline(fake_target, "prod")
     assert found is not None and found.manifest["version"] == base["version"]
     assert "http://prod.fake/model" in found.source
+
+
+def test_stack_baseline_sends_the_api_key_to_a_stack_with_auth(
+    fake_target: FakeTarget, monkeypatch: pytest.MonkeyPatch, base: dict[str, Any]
+) -> None:
+    """Prod has auth.required: the gate's /model request carries the key (issue 9: it got 401 without)."""
+    stack = fake_target.select("prod", create=True)
+    stack.set_config({MODEL_VERSION_KEY: base["version"], ARTIFACT_DIR_KEY: "/ci-runner/artifacts/gone"})
+    stack.up("deploy")
+    seen: list[dict[str, str]] = []
+
+    def get(url: str, timeout: float, headers: dict[str, str]) -> httpx.Response:
+        seen.append(headers)
+        status = 200 if headers.get("Authorization") == "Bearer prod-key" else 401
+        return httpx.Response(status, json=base, request=httpx.Request("GET", url))
+
+    monkeypatch.setattr("pipelines.baseline.httpx.get", get)
+    found = stack_baseline(fake_target, "prod", api_key="prod-key")
+    assert found is not None and found.manifest["version"] == base["version"]
+    assert seen == [{"Authorization": "Bearer prod-key"}]

@@ -138,7 +138,10 @@ def test_permissions_are_explicit_and_least_privilege() -> None:
             granted = job.get("permissions", {})
             assert granted != "write-all" and isinstance(granted, dict), f"{path.name}:{name}"
             writes = {scope for scope, level in granted.items() if level == "write"}
-            assert writes <= {"pull-requests", "packages"}, f"{path.name}:{name} asks for {writes}"
+            assert writes <= {"pull-requests", "packages", "id-token"}, f"{path.name}:{name} asks for {writes}"
+            if "id-token" in writes:  # only to trade GitHub's OIDC token for a scoped Pulumi token
+                used = {step.get("uses", "").split("@")[0] for step in job["steps"]}
+                assert "pulumi/auth-actions" in used, f"{path.name}:{name} asks for id-token and never uses it"
 
 
 def test_write_scopes_are_only_where_needed() -> None:
@@ -154,13 +157,16 @@ def test_every_job_has_a_timeout() -> None:
 
 
 def test_one_concurrency_group_per_stack_and_updates_are_never_cancelled() -> None:
+    # One group per workflow and stack (GitHub's one-pending-job rule: see tests/workflows/test_concurrency.py).
     deploy = jobs(ROOT / ".github/workflows/deploy.yml")
     for stack in ("dev", "staging", "prod"):
-        assert deploy[stack]["concurrency"] == {"group": f"stack-{stack}", "cancel-in-progress": False}
+        assert deploy[stack]["concurrency"] == {"group": f"deploy-{stack}", "cancel-in-progress": False}
     for name in ("rollback.yml", "loadtest.yml", "pr-environment.yml"):
         group = load(ROOT / ".github/workflows" / name)["concurrency"]
-        assert group["group"].startswith("stack-") and group["cancel-in-progress"] is False, name
-    assert load(ROOT / ".github/workflows/rollback.yml")["concurrency"]["group"] == "stack-${{ inputs.stack }}"
+        assert group["group"].startswith(name.removesuffix(".yml") + "-"), name
+        assert group["cancel-in-progress"] is False, name
+    rollback = load(ROOT / ".github/workflows/rollback.yml")["concurrency"]["group"]
+    assert rollback == "rollback-${{ inputs.stack }}-${{ github.run_id }}"
 
 
 def test_prod_waits_for_an_environment_approval_and_follows_staging() -> None:
@@ -175,8 +181,9 @@ def test_ci_previews_staging_with_a_pr_comment() -> None:
     assert set(workflow["on"]) == {"pull_request", "push"}
     preview = [s for s in workflow["jobs"]["preview"]["steps"] if s.get("uses", "").startswith("pulumi/actions@")]
     assert preview[0]["with"]["command"] == "preview"
-    assert preview[0]["with"]["stack-name"].endswith("/staging")
+    assert preview[0]["with"]["stack-name"].endswith("'staging' }}")
     assert preview[0]["with"]["comment-on-pr"] is True
+    assert preview[0]["with"]["policyPacks"] == "infra/policies"
 
 
 def test_triggers_of_the_on_call_and_scheduled_workflows() -> None:

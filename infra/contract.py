@@ -1,0 +1,35 @@
+"""The names infra/ and pipelines/ share: the config keys the pipelines set and the outputs they read.
+
+One owner for each name (STYLE.md, "Contracts across seams"): Pulumi.yaml declares these keys, infra/config.py
+reads them, pipelines/targets/base.py imports them from here, and tests/rehearsal/test_contract.py checks all
+three against each other. No Pulumi import here, so the pipelines' local target does not need the SDK.
+
+Keys are set flat (`pulumi config set image.digestRef X`, `set_all_config(path=False)`), never with `--path`:
+infra/config.py reads a flat value first and a path-nested one second, see its `_raw`.
+"""
+
+from __future__ import annotations
+
+PROJECT = "modelship"
+
+# --- config keys the pipelines set (short names, as declared in Pulumi.yaml) -------------------------
+MODEL_VERSION = "modelVersion"
+ARTIFACT_DIR = "artifactDir"  # relative to the repo root (the image's build context)
+IMAGE_DIGEST_REF = "image.digestRef"  # set: infra deploys this digest and builds nothing
+API_KEYS = "auth.apiKeys"  # secret; the deploy job sets it from the environment's secret before `up`
+AUTH_REQUIRED = "auth.required"
+
+# --- stack outputs the pipelines read (infra/__main__.py exports them) -------------------------------
+OUTPUT_URL = "serviceUrl"
+OUTPUT_MODEL_VERSION = "modelVersion"
+OUTPUT_IMAGE_REF = "imageRef"
+OUTPUT_EXTERNAL_ADDRESS = "externalAddress"
+OUTPUT_NAMESPACE = "namespace"
+
+# The CrossGuard pack every `up` and `preview` runs (pipelines pass it; the workflows pass it too).
+POLICY_PACK_DIR = "infra/policies"
+
+
+def full_key(key: str) -> str:
+    """`modelship:<key>`, the form Pulumi config and update histories use."""
+    return key if ":" in key else f"{PROJECT}:{key}"

@@ -1,0 +1,273 @@
+"""Apply the recorded modelship Deployment to this machine: one local service process per stack.
+
+What a kubelet would give the container, the stand-in gives the process:
+- the container's command, or the image's CMD (the Dockerfile's) when it has none; `uvicorn` runs from the
+  virtualenv, and `--host/--port` become 127.0.0.1 and a free port (the pod IP and its containerPort);
+- the env of `envFrom`/`env`, with ConfigMap and Secret values resolved from the recorded objects;
+- each mounted Secret/ConfigMap written as files, and each emptyDir made, under a folder standing in for the
+  container's filesystem; env values under a mount path are rewritten to that folder;
+- `/app/model` (the artifact baked into the image) is the folder the image digest was built from: the
+  build-push stand-in's `$MODELSHIP_REHEARSAL_DIR/images.json`, or, for an image infra's docker Image built
+  itself (no image.digestRef), its MODEL_DIR build arg;
+- a real (embedded) Postgres per stack wherever DATABASE_URL names the CloudNativePG `-rw` Service.
+A rollout starts the new process, waits for the readinessProbe path, and only then stops the old one
+(maxSurge 1, maxUnavailable 0). An unchanged pod template leaves the running process alone, as a Deployment
+controller would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from infra import harness
+from pipelines.errors import UpdateFailedError
+from pipelines.targets import local_process as proc
+from tests.rehearsal.standin_pulumi.engine import unwrapped
+from tests.rehearsal.standin_pulumi.state import StackState, StandinError
+
+REPO_ROOT = harness.REPO_ROOT
+IMAGE_MODEL_DIR = "/app/model"  # Dockerfile: COPY ${MODEL_DIR}/ /app/model/
+_CNPG_RW = re.compile(r"^[a-z0-9-]+-rw\.[a-z0-9-]+\.svc\.cluster\.local$")
+STOP_TIMEOUT_S = 25.0
+# The image's own environment (Dockerfile ENV): the code is importable from the work tree as from /opt/modelship.
+_BASE_ENV = {
+    "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    "PYTHONPATH": str(REPO_ROOT),
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "MODELSHIP_MODEL_DIR": IMAGE_MODEL_DIR,
+    "MODELSHIP_SPOOL_DIR": "/var/spool/modelship",
+}
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int
+    port: int
+    template: str  # hash of the pod template it runs
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def image_cmd(dockerfile: Path = REPO_ROOT / "Dockerfile") -> list[str]:
+    """The last CMD of the Dockerfile (exec form)."""
+    lines = [line for line in dockerfile.read_text().splitlines() if line.startswith("CMD [")]
+    if not lines:
+        raise StandinError(f"{dockerfile} has no exec-form CMD")
+    command: list[str] = json.loads(lines[-1][len("CMD ") :])
+    return command
+
+
+def host_command(command: list[str], port: int) -> list[str]:
+    """The container's command as a process here: the virtualenv's uvicorn, on 127.0.0.1:<port>."""
+    out = [sys.executable, "-m", "uvicorn", *command[1:]] if command[0] == "uvicorn" else list(command)
+    for flag, value in (("--host", "127.0.0.1"), ("--port", str(port))):
+        if flag in out:
+            out[out.index(flag) + 1] = value
+    return out
+
+
+def _objects(resources: list[harness.Captured], kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        str(unwrapped(r.inputs).get("metadata", {}).get("name")): unwrapped(r.inputs)
+        for r in resources
+        if r.is_kubernetes_object and r.kind == kind
+    }
+
+
+def _data(config_map: Mapping[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in (config_map.get("data") or {}).items()}
+
+
+def _secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
+    values = {k: base64.b64decode(str(v)).decode() for k, v in (secret.get("data") or {}).items()}
+    values.update({k: str(v) for k, v in (secret.get("stringData") or {}).items()})
+    return values
+
+
+class Pod:
+    """The service container of the modelship Deployment, resolved against the recorded objects."""
+
+    def __init__(self, resources: list[harness.Captured]) -> None:
+        deployments = [r for r in resources if r.is_kubernetes_object and r.kind == "Deployment"]
+        if len(deployments) != 1:
+            raise StandinError(f"expected one Deployment, the program declared {len(deployments)}")
+        self.deployment = unwrapped(deployments[0].inputs)
+        self.spec = self.deployment["spec"]["template"]["spec"]
+        self.container = self.spec["containers"][0]
+        self.config_maps = _objects(resources, "ConfigMap")
+        self.secrets = _objects(resources, "Secret")
+        self.images = [unwrapped(r.inputs) for r in resources if r.type == harness.IMAGE_TYPE]
+
+    def template_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.deployment["spec"]["template"], sort_keys=True).encode()).hexdigest()
+
+    def env(self) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for source in self.container.get("envFrom") or []:
+            if ref := source.get("configMapRef"):
+                env.update(_data(self._get(self.config_maps, ref["name"], "ConfigMap")))
+            if ref := source.get("secretRef"):
+                env.update(_secret_data(self._get(self.secrets, ref["name"], "Secret")))
+        for item in self.container.get("env") or []:
+            env[item["name"]] = self._env_value(item)
+        return env
+
+    def _env_value(self, item: Mapping[str, Any]) -> str:
+        if "value" in item:
+            return str(item["value"])
+        source = item.get("valueFrom") or {}
+        if ref := source.get("secretKeyRef"):
+            return _secret_data(self._get(self.secrets, ref["name"], "Secret"))[ref["key"]]
+        if ref := source.get("configMapKeyRef"):
+            return _data(self._get(self.config_maps, ref["name"], "ConfigMap"))[ref["key"]]
+        raise StandinError(f"env {item.get('name')}: valueFrom {sorted(source)} is not implemented by the stand-in")
+
+    @staticmethod
+    def _get(objects: Mapping[str, dict[str, Any]], name: str, kind: str) -> dict[str, Any]:
+        if name not in objects:
+            # CreateContainerConfigError in a real cluster: the pod never starts.
+            raise UpdateFailedError(f"{kind} {name} referenced by the Deployment does not exist")
+        return objects[name]
+
+    def mounts(self, root: Path) -> dict[str, Path]:
+        """Write every mounted volume under ROOT; return {mountPath: host folder}."""
+        volumes = {v["name"]: v for v in self.spec.get("volumes") or []}
+        found = {}
+        for mount in self.container.get("volumeMounts") or []:
+            host = root / mount["mountPath"].lstrip("/")
+            shutil.rmtree(host, ignore_errors=True)
+            host.mkdir(parents=True)
+            volume = volumes[mount["name"]]
+            if "secret" in volume:
+                files = _secret_data(self._get(self.secrets, volume["secret"]["secretName"], "Secret"))
+            elif "configMap" in volume:
+                files = _data(self._get(self.config_maps, volume["configMap"]["name"], "ConfigMap"))
+            elif "emptyDir" in volume:
+                files = {}
+            else:
+                raise StandinError(f"volume {mount['name']}: only secret, configMap and emptyDir are implemented")
+            for name, content in files.items():
+                (host / name).write_text(content)
+                (host / name).chmod(0o440)
+            found[mount["mountPath"]] = host
+        return found
+
+    def artifact_dir(self, images_json: Path | None) -> Path:
+        """The artifact folder the container's image was built from."""
+        image = str(self.container["image"])
+        digest = image.split("@", 1)[-1]
+        known = json.loads(images_json.read_text()) if images_json and images_json.is_file() else {}
+        if digest in known:
+            return Path(known[digest])
+        for built in self.images:
+            args = (built.get("build") or {}).get("args") or {}
+            if str(built.get("imageName", "")).rsplit(":", 1)[0] == image.split("@", 1)[0] and "MODEL_DIR" in args:
+                return REPO_ROOT / str(args["MODEL_DIR"])
+        # ErrImagePull in a real cluster: the rollout never becomes ready.
+        raise UpdateFailedError(f"image {image} was not built by the build-push stand-in nor by this program")
+
+    def ready_path(self) -> str:
+        return str(self.container["readinessProbe"]["httpGet"]["path"])
+
+    def command(self) -> list[str]:
+        return [*(self.container.get("command") or image_cmd()), *(self.container.get("args") or [])]
+
+
+def _rewrite(env: dict[str, str], paths: Mapping[str, Path]) -> dict[str, str]:
+    """Env values naming a path inside the container now name its stand-in on this machine."""
+    out = {}
+    for key, value in env.items():
+        for inside, host in sorted(paths.items(), key=lambda kv: -len(kv[0])):
+            if value == inside or value.startswith(inside.rstrip("/") + "/"):
+                value = str(host) + value[len(inside.rstrip("/")) :]
+                break
+        out[key] = value
+    return out
+
+
+def _database_url(env: dict[str, str], state: StackState) -> dict[str, str]:
+    url = env.get("DATABASE_URL")
+    if not url or not _CNPG_RW.match(urlsplit(url).hostname or ""):
+        return env
+    from service.embedded_pg import EmbeddedPostgres
+
+    try:
+        local = EmbeddedPostgres(state.run_dir / "pg").start()
+    except RuntimeError as exc:
+        raise UpdateFailedError(f"the stack's Postgres (stand-in for the CNPG Cluster) did not start: {exc}") from exc
+    return {**env, "DATABASE_URL": local}
+
+
+def running(state: StackState) -> Running | None:
+    path = state.run_dir / "service.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    found = Running(int(data["pid"]), int(data["port"]), str(data["template"]))
+    return found if proc.is_alive(found.pid) and proc.is_our_service(found.pid) else None
+
+
+def roll_out(state: StackState, resources: list[harness.Captured], say: Any) -> Running:
+    """Make the stack's process run the Deployment's pod template; return where it listens."""
+    pod = Pod(resources)
+    old = running(state)
+    if old is not None and old.template == pod.template_hash():
+        say(f"    deployment unchanged: pod {old.pid} keeps serving on {old.url}")
+        return old
+    from service.embedded_pg import free_port
+
+    port = free_port()
+    rev = state.run_dir / f"rev-{port}"
+    paths = {IMAGE_MODEL_DIR: pod.artifact_dir(_images_json()), **pod.mounts(rev / "fs")}
+    env = _database_url(_rewrite({**_BASE_ENV, **pod.env()}, paths), state)
+    env["MODELSHIP_DATA_DIR"] = str(rev / "data")
+    log_file = state.run_dir / "service.log"
+    say(f"    starting pod on 127.0.0.1:{port} (model from {paths[IMAGE_MODEL_DIR]})")
+    pid = proc.start(port, env, log_file, cwd=REPO_ROOT, command=host_command(pod.command(), port), inherit_env=False)
+    (state.run_dir / f"{pid}.pid").write_text(str(pid))
+    try:
+        proc.wait_ready(f"http://127.0.0.1:{port}", pid, 120.0, log_file, path=pod.ready_path())
+    except UpdateFailedError:
+        _stop(state, pid)
+        raise
+    new = Running(pid, port, pod.template_hash())
+    (state.run_dir / "service.json").write_text(json.dumps(new.__dict__))
+    if old is not None:
+        say(f"    new pod ready; stopping the old pod {old.pid}")
+        _stop(state, old.pid)
+    return new
+
+
+def _images_json() -> Path | None:
+    folder = os.environ.get("MODELSHIP_REHEARSAL_DIR")
+    return Path(folder) / "images.json" if folder else None
+
+
+def _stop(state: StackState, pid: int) -> None:
+    proc.stop(pid, STOP_TIMEOUT_S)
+    (state.run_dir / f"{pid}.pid").unlink(missing_ok=True)
+
+
+def tear_down(state: StackState) -> None:
+    """Stop every process and the Postgres of the stack."""
+    for pid_file in state.run_dir.glob("*.pid") if state.run_dir.exists() else []:
+        _stop(state, int(pid_file.read_text()))
+    if (state.run_dir / "pg").exists():
+        from service.embedded_pg import EmbeddedPostgres
+
+        EmbeddedPostgres(state.run_dir / "pg").stop()
+    shutil.rmtree(state.run_dir, ignore_errors=True)

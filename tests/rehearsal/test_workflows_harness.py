@@ -1,0 +1,124 @@
+"""The rehearsal harness against real act: secrets reach a job only through its environment, protection
+rules hold, and deploy.yml's train and build jobs run with the stand-in artifact and build-push actions."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.rehearsal.act import (
+    STANDINS,
+    WORKFLOWS,
+    Environment,
+    Rehearsal,
+    init_repo,
+    local_repositories,
+    scoped_workflow,
+    snapshot_repo,
+)
+from tests.rehearsal.actions.standin import artifact_digest
+
+pytestmark = pytest.mark.rehearsal
+
+ENVS = {
+    "dev": Environment("dev", {"PULUMI_ACCESS_TOKEN": "tok-dev"}, ("main",)),
+    "production": Environment(
+        "production", {"PULUMI_ACCESS_TOKEN": "tok-prod", "MODELSHIP_API_KEY": "key-prod"}, ("main",), True
+    ),
+    "preview": Environment("preview", {}),
+}
+PR_EVENTS = ("pull_request", "pull_request_target")
+REPOSITORY = {"full_name": "acme/modelship", "name": "modelship", "owner": {"login": "acme"}}
+
+PROBE = """
+name: probe
+on: [push, pull_request]
+jobs:
+  preview:
+    runs-on: ubuntu-latest
+    environment: preview
+    steps:
+      - run: echo "token=[${{ secrets.PULUMI_ACCESS_TOKEN }}]" > "$MODELSHIP_REHEARSAL_DIR/preview.txt"
+  none:
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "token=[${{ secrets.PULUMI_ACCESS_TOKEN }}]" > "$MODELSHIP_REHEARSAL_DIR/none.txt"
+  prod:
+    runs-on: ubuntu-latest
+    environment: production
+    steps:
+      - run: echo "token=[${{ secrets.PULUMI_ACCESS_TOKEN }}]" > "$MODELSHIP_REHEARSAL_DIR/prod.txt"
+"""
+
+
+def probe_repo(tmp_path: Path) -> Rehearsal:
+    repo = tmp_path / "repo"
+    (repo / ".github" / "workflows").mkdir(parents=True)
+    (repo / ".github" / "workflows" / "probe.yml").write_text(textwrap.dedent(PROBE))
+    init_repo(repo)
+    return Rehearsal(repo, tmp_path / "state", ENVS, {})
+
+
+def seen(state: Path, job: str) -> str | None:
+    path = state / f"{job}.txt"
+    return path.read_text().strip() if path.exists() else None
+
+
+def test_act_gives_a_job_only_its_environments_secrets(tmp_path: Path) -> None:
+    rehearsal = probe_repo(tmp_path)
+    run = rehearsal.run(
+        "probe.yml", "push", {"ref": "refs/heads/main", "repository": REPOSITORY}, approve={"production"}
+    )
+    assert run.returncode == 0, run.log.read_text()[-3000:]
+    assert seen(rehearsal.state, "prod") == "token=[tok-prod]"
+    assert seen(rehearsal.state, "preview") == "token=[]"
+    assert seen(rehearsal.state, "none") == "token=[]"
+
+
+def test_production_needs_an_approval_and_main(tmp_path: Path) -> None:
+    rehearsal = probe_repo(tmp_path)
+    run = rehearsal.run("probe.yml", "push", {"ref": "refs/heads/main", "repository": REPOSITORY})
+    assert run.result("prod") == "failure" and seen(rehearsal.state, "prod") is None
+    pr = {"action": "opened", "number": 7, "pull_request": {"number": 7}, "repository": REPOSITORY}
+    run = rehearsal.run("probe.yml", "pull_request", pr, approve={"production"})
+    assert run.result("prod") == "failure", "a pull request ref may not deploy to production"
+    assert run.result("preview") == "success"
+
+
+def test_no_pull_request_job_resolves_a_production_secret() -> None:
+    for path in WORKFLOWS.glob("*.yml"):
+        workflow = scoped_workflow(path, ENVS, approved={"production"})
+        if not set(workflow["on"]) & set(PR_EVENTS):
+            continue
+        for name, job in workflow["jobs"].items():
+            text = json.dumps(job)
+            scopes = set(re.findall(r"format\('\{0\}__\w+', ([^)]*)\)", text))
+            assert scopes <= {"'preview'", "'repository'"}, f"{path.name}:{name} reads secrets of {scopes}"
+
+
+def test_every_pinned_action_has_a_stand_in() -> None:
+    mappings = local_repositories(WORKFLOWS.glob("*.yml"))
+    assert {m.split("@")[0] for m in mappings} == set(STANDINS)
+    for mapping in mappings:
+        folder = Path(mapping.split("=", 1)[1])
+        assert "(stand-in)" in (folder / "action.yml").read_text()
+
+
+def test_deploy_train_and_build_run_under_act(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    sha = snapshot_repo(Path(__file__).resolve().parents[2], repo)
+    rehearsal = Rehearsal(repo, tmp_path / "state", ENVS, {"DEPLOY_RUNNER": "rehearsal-deploy"})
+    payload = {"ref": "refs/heads/main", "after": sha, "repository": REPOSITORY}
+    run = rehearsal.run("deploy.yml", "push", payload, job="build")
+    assert run.returncode == 0, run.log.read_text()[-3000:]
+    version = run.jobs["train"].outputs["train.version"]
+    digest = run.jobs["build"].outputs["build.digest"]
+    images = json.loads((rehearsal.state / "images.json").read_text())
+    stored = Path(images[digest])
+    assert json.loads((stored / "manifest.json").read_text())["version"] == version
+    assert artifact_digest(stored) == digest, "the digest names exactly the artifact the train job uploaded"
+    assert (rehearsal.state / "runs" / "1" / "artifacts" / "model" / version / "manifest.json").is_file()

@@ -19,6 +19,7 @@ MODEL_VERSION_KEY = f"{PROJECT}:model.version"
 ARTIFACT_DIR_KEY = f"{PROJECT}:model.artifactDir"  # relative to the repo root (the image's build context)
 IMAGE_REF_KEY = f"{PROJECT}:image.digestRef"  # set: infra deploys this digest and builds nothing
 DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
+PROTECT_KEY = f"{PROJECT}:protect"  # "true": infra Pulumi-protects the stack's Namespace and Postgres Cluster
 
 OUTPUT_URL = "serviceUrl"
 OUTPUT_MODEL_VERSION = "modelVersion"
@@ -93,6 +94,9 @@ class Stack(Protocol):
     def name(self) -> str: ...
 
     def set_config(self, values: Mapping[str, str]) -> None: ...
+
+    def get_config(self, key: str) -> str | None:
+        """The stack's own value of a config key (`pulumi config get`); None when the stack does not set it."""
 
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome: ...
 

@@ -68,6 +68,12 @@ class PulumiStack:
     def set_config(self, values: Mapping[str, str]) -> None:
         self._stack.set_all_config({k: auto.ConfigValue(value=v) for k, v in values.items()})
 
+    def get_config(self, key: str) -> str | None:
+        try:
+            return str(self._stack.get_config(key).value)
+        except auto_errors.CommandError:
+            return None  # `pulumi config get` fails on a key the stack does not set
+
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome:
         try:
             result = self._stack.up(message=message, on_output=on_output, color="never")

@@ -68,6 +68,7 @@ service = ModelService(
         retention=cfg.retention,
         gpu=gpu_pool.scheduling if gpu_pool else None,
         gpu_pool=gpu_pool,
+        protect=cfg.protect,
     ),
 )
 

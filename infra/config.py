@@ -158,6 +158,7 @@ class StackConfig:
     database: DatabaseConfig
     retention: RetentionConfig
     gpu: GpuConfig
+    protect: bool = False  # Pulumi `protect` on the Namespace and the CNPG Cluster (docs/deploy.md)
 
 
 def load(config: pulumi.Config, stack: str) -> StackConfig:
@@ -171,6 +172,7 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
         database=_database(config),
         retention=_retention(config),
         gpu=_gpu(config),
+        protect=config.require_bool("protect"),
     )
     _check(stack_config)
     return stack_config

@@ -45,6 +45,7 @@ class Captured:
     custom: bool
     ignore_changes: tuple[str, ...] = ()
     parent_type: str = ""  # type token of the parent resource ("pulumi:pulumi:Stack" at the top)
+    protect: bool = False  # the `protect` resource option
 
     @property
     def kind(self) -> str:
@@ -143,7 +144,7 @@ class Recorder:
     def captured(self) -> list[Captured]:
         options = self.monitor.options
         return [
-            Captured(a.typ, a.name, dict(a.inputs), bool(a.custom), *options.get((a.typ, a.name), ((), "")))
+            Captured(a.typ, a.name, dict(a.inputs), bool(a.custom), *options.get((a.typ, a.name), ((), "", False)))
             for a in self.mocks.registered
         ]
 
@@ -219,16 +220,16 @@ class _Mocks(pulumi.runtime.Mocks):
 
 
 class _Monitor(MockMonitor):
-    """The stock mock monitor drops resource options; keep ignoreChanges and the parent for the tests."""
+    """The stock mock monitor drops resource options; keep ignoreChanges, the parent and protect for the tests."""
 
     def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
         super().__init__(mocks)
-        self.options: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {}
+        self.options: dict[tuple[str, str], tuple[tuple[str, ...], str, bool]] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         # a URN ends in ::<parent types joined by $>$<type>::<name>; keep the direct parent's type
         parent_type = request.parent.split("::")[-2].split("$")[-1] if request.parent else ""
-        self.options[(request.type, request.name)] = (tuple(request.ignoreChanges), parent_type)
+        self.options[(request.type, request.name)] = (tuple(request.ignoreChanges), parent_type, bool(request.protect))
         return super().RegisterResource(request)  # type: ignore[no-untyped-call]
 
 

@@ -25,6 +25,7 @@ from infra import harness
 
 log = logging.getLogger("infra.render")
 NON_KUBERNETES_FILE = "pulumi-resources.txt"  # not *.yaml: `kubernetes-validate dir/*.yaml` must see only objects
+PROTECTED_HEADER = "# pulumi: protect=true (a destroy or a replacement of this object fails; see docs/deploy.md)\n"
 _KIND_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Cluster", "Deployment", "Service"]
 
 
@@ -43,7 +44,7 @@ def write_manifests(run: harness.ProgramRun, out: Path) -> list[Path]:
     for index, resource in enumerate(objects, start=1):
         path = out / f"{index:02d}-{resource.kind.lower()}-{_slug(resource.name)}.yaml"
         # Sorted keys: the wire format has no stable order, and reviewers diff these files.
-        path.write_text(yaml.safe_dump(to_manifest(resource), sort_keys=True))
+        path.write_text(_header(resource) + yaml.safe_dump(to_manifest(resource), sort_keys=True))
         paths.append(path)
     others = [r for r in run.resources if r.custom and not r.is_kubernetes_object]
     listing = [{"type": r.type, "name": r.name, "inputs": _plain(harness.masked(r.inputs))} for r in others]
@@ -56,6 +57,11 @@ def to_manifest(resource: harness.Captured) -> dict[str, Any]:
     """The object as `kubectl apply` would take it: secrets masked, whole numbers as integers."""
     manifest: dict[str, Any] = _plain(harness.masked(resource.inputs))
     return manifest
+
+
+def _header(resource: harness.Captured) -> str:
+    # `protect` is a Pulumi option, not a field of the object: say so where reviewers look.
+    return PROTECTED_HEADER if resource.protect else ""
 
 
 def _plain(value: Any) -> Any:

@@ -6,11 +6,18 @@ import logging
 from dataclasses import dataclass
 
 from pipelines.errors import ConfigError
-from pipelines.targets.base import OnOutput, Target
+from pipelines.targets.base import PROTECT_KEY, OnOutput, Target
 
 log = logging.getLogger(__name__)
 
 PROTECTED = frozenset({"dev", "staging", "prod"})
+
+PROTECTED_HELP = (
+    "refusing to destroy {stack}: it sets {key}=true, so Pulumi protects its Namespace and Postgres Cluster "
+    "(the prediction log and its volumes) and Pulumi refuses to delete them. If the data really must go, take a "
+    "final backup (docs/runbook.md), then lift the protection with `pulumi config set protect false --stack "
+    "{stack}` and `pulumi up --stack {stack}`, and run destroy again."
+)
 
 
 @dataclass(frozen=True)
@@ -25,7 +32,8 @@ def destroy(target: Target, stack: str, on_output: OnOutput | None = None) -> De
     Args:
         target: where the stack lives.
         stack: an ephemeral stack; dev, staging and prod are refused except on the local target, where
-            destroying one just stops its service and deletes its local state.
+            destroying one just stops its service and deletes its local state. A stack that sets
+            `protect` true (docs/deploy.md) is refused on every target.
         on_output: receives the destroy's output line by line.
 
     Returns:
@@ -33,6 +41,10 @@ def destroy(target: Target, stack: str, on_output: OnOutput | None = None) -> De
     """
     if stack in PROTECTED and target.kind != "local":
         raise ConfigError(f"refusing to destroy {stack}: only ephemeral stacks (pr-<n>) are destroyed here")
-    target.select(stack).destroy(on_output)
+    selected = target.select(stack)
+    # Pulumi refuses too (its preview fails on a protected resource); this names the setting and the way out.
+    if (selected.get_config(PROTECT_KEY) or "").strip().lower() == "true":
+        raise ConfigError(PROTECTED_HELP.format(stack=stack, key=PROTECT_KEY))
+    selected.destroy(on_output)
     log.info("destroyed %s (%s)", stack, target.kind)
     return DestroyResult(stack, target.kind)

@@ -32,6 +32,9 @@ CNPG_STATUS_PORT = 8000  # instance manager endpoint the operator and the other 
 class DatabaseArgs:
     namespace: pulumi.Input[str]
     settings: DatabaseConfig
+    # Pulumi `protect` on the Cluster: a destroy, or a change that would replace it, fails at preview
+    # instead of deleting it, and with it (CNPG owns them) every instance's PersistentVolumeClaim.
+    protect: bool = False
 
 
 class Database(pulumi.ComponentResource):
@@ -82,7 +85,7 @@ class Database(pulumi.ComponentResource):
             kind="Cluster",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace),
             spec=cluster_spec(s, credentials_secret=f"{name}-credentials", backup_secret=f"{name}-backup"),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.protect),
         )
         self.host = pulumi.Output.concat(name, "-rw.", args.namespace, ".svc.cluster.local")
         self.url = pulumi.Output.secret(

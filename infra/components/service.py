@@ -30,6 +30,7 @@ class ModelServiceArgs:
     retention: RetentionConfig
     gpu: GpuScheduling | None = None
     gpu_pool: pulumi.Resource | None = None  # the Deployment waits for it: GPU pods would sit Pending
+    protect: bool = False  # Pulumi-protect the Namespace and the database's Cluster (the `protect` setting)
 
 
 class ModelService(pulumi.ComponentResource):
@@ -60,7 +61,9 @@ class ModelService(pulumi.ComponentResource):
         self._ns_deps: list[pulumi.Resource] = []
         self.namespace = self._namespace()
         self.database = Database(
-            f"{name}-db", DatabaseArgs(namespace=self.namespace, settings=args.database), self._opts()
+            f"{name}-db",
+            DatabaseArgs(namespace=self.namespace, settings=args.database, protect=args.protect),
+            self._opts(),
         )
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta(name), automount_service_account_token=False, opts=self._opts()
@@ -113,7 +116,8 @@ class ModelService(pulumi.ComponentResource):
                 name=s.namespace,
                 labels={**self.labels, "pod-security.kubernetes.io/enforce": "restricted"},
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            # Deleting the Namespace deletes everything in it, the database's volumes included.
+            opts=pulumi.ResourceOptions(parent=self, protect=self._args.protect),
         )
         self._ns_deps.append(ns)
         # Derived from the resource, so everything placed in the namespace waits for it.

@@ -23,6 +23,7 @@ ARTIFACT_DIR_KEY = contract.full_key(contract.ARTIFACT_DIR)  # relative to the r
 IMAGE_REF_KEY = contract.full_key(contract.IMAGE_DIGEST_REF)  # set: infra deploys this digest and builds nothing
 API_KEYS_KEY = contract.full_key(contract.API_KEYS)  # secret: set from the environment, never re-applied
 DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
+PROTECT_KEY = f"{PROJECT}:protect"  # "true": infra Pulumi-protects the stack's Namespace and Postgres Cluster
 
 OUTPUT_URL = contract.OUTPUT_URL
 OUTPUT_MODEL_VERSION = contract.OUTPUT_MODEL_VERSION
@@ -98,6 +99,9 @@ class Stack(Protocol):
 
     def set_config(self, values: Mapping[str, str], *, secret: bool = False) -> None:
         """Set flat config values; `secret=True` stores them encrypted and hides them in history."""
+
+    def get_config(self, key: str) -> str | None:
+        """The stack's own value of a config key (`pulumi config get`); None when the stack does not set it."""
 
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome: ...
 

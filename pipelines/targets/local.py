@@ -83,6 +83,9 @@ class LocalStack:
     def config(self) -> dict[str, str]:
         return dict(_read_json(self.root / "config.json", {}))
 
+    def get_config(self, key: str) -> str | None:
+        return self.config().get(key)
+
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome:
         say = on_output or (lambda line: None)
         with self._lock():

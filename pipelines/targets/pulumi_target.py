@@ -71,6 +71,12 @@ class PulumiStack:
         # Flat keys (path=False), the form infra/config.py reads first; see infra/contract.py.
         self._stack.set_all_config({k: auto.ConfigValue(value=v, secret=secret) for k, v in values.items()})
 
+    def get_config(self, key: str) -> str | None:
+        try:
+            return str(self._stack.get_config(key).value)
+        except auto_errors.CommandError:
+            return None  # `pulumi config get` fails on a key the stack does not set
+
     def up(self, message: str, on_output: OnOutput | None = None) -> UpOutcome:
         try:
             result = self._stack.up(

@@ -87,6 +87,11 @@ class StubAutoStack:
     def set_all_config(self, config: Mapping[str, auto.ConfigValue], *, path: bool = False) -> None:
         self.config.update(config)
 
+    def get_config(self, key: str, *, path: bool = False) -> auto.ConfigValue:
+        if key not in self.config:  # what `pulumi config get` does for a key the stack does not set
+            raise command_error(f"error: configuration key '{key}' not found for stack '{self.name}'")
+        return self.config[key]
+
     def up(self, **kwargs: Any) -> Any:
         self.up_calls.append(kwargs)
         if self.up_error is not None:
@@ -132,6 +137,9 @@ class FakeStack:
 
     def set_config(self, values: Mapping[str, str]) -> None:
         self.config.update(values)
+
+    def get_config(self, key: str) -> str | None:
+        return self.config.get(key)
 
     def up(self, message: str, on_output: Any = None) -> UpOutcome:
         if self.busy:

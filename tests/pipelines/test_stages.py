@@ -15,7 +15,7 @@ from pipelines.gate import GatePolicy
 from pipelines.promote import promote
 from pipelines.release import ReleaseResult, release
 from pipelines.rollback import rollback
-from pipelines.targets.base import ARTIFACT_DIR_KEY, IMAGE_REF_KEY, MODEL_VERSION_KEY, deployed_update
+from pipelines.targets.base import ARTIFACT_DIR_KEY, IMAGE_REF_KEY, MODEL_VERSION_KEY, PROTECT_KEY, deployed_update
 from pipelines.verify import VerifyOptions
 from tests.pipelines.fakes import FakeChecks, FakeTarget
 
@@ -285,3 +285,15 @@ def test_extra_stack_config_goes_with_the_deploy(fake_target: FakeTarget, v1_art
     assert config["modelship:db.installOperator"] == "false"
     assert config["kubernetes:namespace"] == "x"
     assert config[MODEL_VERSION_KEY] == v1_artifact.name
+
+
+def test_destroy_refuses_a_protected_stack_and_says_how_to_lift_it(fake_target: FakeTarget, v1_artifact: Path) -> None:
+    deploy(fake_target, "pr-13", v1_artifact, message="PR #13", image_ref=image(v1_artifact))
+    fake_target.select("pr-13").set_config({PROTECT_KEY: "true"})
+    with pytest.raises(ConfigError, match=r"refusing to destroy pr-13: it sets modelship:protect=true") as caught:
+        destroy(fake_target, "pr-13")
+    assert "pulumi config set protect false --stack pr-13" in str(caught.value)
+    assert not fake_target.stacks["pr-13"].destroyed
+    fake_target.select("pr-13").set_config({PROTECT_KEY: "false"})
+    destroy(fake_target, "pr-13")
+    assert fake_target.stacks["pr-13"].destroyed

@@ -42,6 +42,10 @@ SECRET_KEYS = (
 _DIGEST_REF = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _RETENTION = re.compile(r"^[1-9][0-9]*[dwm]$")
+# CNPG's ScheduledBackup schedule: six cron fields, seconds first (robfig/cron), or a macro.
+_BACKUP_SCHEDULE = re.compile(r"^(\S+( \S+){5}|@(yearly|annually|monthly|weekly|daily|midnight|hourly))$")
+_OBJECT_STORE_PATH = re.compile(r"^(s3|gs|https)://\S+$")  # S3 (and compatibles), GCS, Azure Blob
+_RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 # Five cron fields or a macro. The CronJob controller is the real parser; this catches a wrong field count
 # (or a TZ= prefix, which the API rejects next to spec.timeZone) before anything is declared.
 _CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
@@ -99,11 +103,22 @@ class AutoscalingConfig:
 
 @dataclass(frozen=True)
 class BackupConfig:
+    """WAL archiving and scheduled base backups through the Barman Cloud plugin (db.backup.enabled)."""
+
     destination_path: str
     endpoint_url: str
     retention: str
-    access_key_id: pulumi.Output[str]
-    secret_access_key: pulumi.Output[str]
+    schedule: str
+
+
+@dataclass(frozen=True)
+class RestoreConfig:
+    """Bootstrap a new Cluster from another Cluster's backups (db.restore.sourcePath, docs/runbook.md)."""
+
+    source_path: str
+    server_name: str
+    endpoint_url: str
+    target_time: str
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,11 @@ class DatabaseConfig:
     user: str
     url: pulumi.Output[str]
     backup: BackupConfig | None
+    restore: RestoreConfig | None
+    install_plugin: bool  # the Barman Cloud plugin's Helm chart, when backup or restore is on
+    # object store credentials, shared by the backup and the restore source (db.backup.accessKeyId, ...)
+    access_key_id: pulumi.Output[str]
+    secret_access_key: pulumi.Output[str]
 
 
 @dataclass(frozen=True)
@@ -172,7 +192,7 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
         database=_database(config),
         retention=_retention(config),
         gpu=_gpu(config),
-        protect=config.require_bool("protect"),
+        protect=_protect(config),
     )
     _check(stack_config)
     return stack_config
@@ -229,17 +249,34 @@ def _autoscaling(c: pulumi.Config) -> AutoscalingConfig:
     )
 
 
+def _protect(c: pulumi.Config) -> bool:
+    return _bool(c, "protect")
+
+
+def _backup(c: pulumi.Config) -> BackupConfig | None:
+    if not _bool(c, "db.backup.enabled"):
+        return None
+    return BackupConfig(
+        destination_path=_str(c, "db.backup.destinationPath"),
+        endpoint_url=_str(c, "db.backup.endpointUrl"),
+        retention=_str(c, "db.backup.retention"),
+        schedule=_str(c, "db.backup.schedule"),
+    )
+
+
+def _restore(c: pulumi.Config) -> RestoreConfig | None:
+    source = _str(c, "db.restore.sourcePath")
+    if not source:
+        return None
+    return RestoreConfig(
+        source_path=source,
+        server_name=_str(c, "db.restore.serverName"),
+        endpoint_url=_str(c, "db.restore.endpointUrl"),
+        target_time=_str(c, "db.restore.targetTime"),
+    )
+
+
 def _database(c: pulumi.Config) -> DatabaseConfig:
-    destination = _str(c, "db.backup.destinationPath")
-    backup = None
-    if destination:
-        backup = BackupConfig(
-            destination_path=destination,
-            endpoint_url=_str(c, "db.backup.endpointUrl"),
-            retention=_str(c, "db.backup.retention"),
-            access_key_id=_secret(c, "db.backup.accessKeyId"),
-            secret_access_key=_secret(c, "db.backup.secretAccessKey"),
-        )
     return DatabaseConfig(
         mode=_str(c, "db.mode"),
         install_operator=_bool(c, "db.installOperator"),
@@ -255,7 +292,11 @@ def _database(c: pulumi.Config) -> DatabaseConfig:
         name=_str(c, "db.name"),
         user=_str(c, "db.user"),
         url=_secret(c, "db.url"),
-        backup=backup,
+        backup=_backup(c),
+        restore=_restore(c),
+        install_plugin=_bool(c, "db.backup.installPlugin"),
+        access_key_id=_secret(c, "db.backup.accessKeyId"),
+        secret_access_key=_secret(c, "db.backup.secretAccessKey"),
     )
 
 
@@ -351,8 +392,12 @@ def _check_secrets(c: pulumi.Config) -> None:
         problems.append("auth.required is true but auth.apiKeys is empty: pulumi config set --secret auth.apiKeys")
     if _str(c, "db.mode") == "external" and not raw("db.url").startswith(("postgresql://", "postgres://")):
         problems.append("db.mode is external but db.url is not a postgresql:// URL: pulumi config set --secret db.url")
-    if _str(c, "db.backup.destinationPath") and not (raw("db.backup.accessKeyId") and raw("db.backup.secretAccessKey")):
-        problems.append("backups need db.backup.accessKeyId and db.backup.secretAccessKey (set them with --secret)")
+    uses_object_store = _bool(c, "db.backup.enabled") or bool(_str(c, "db.restore.sourcePath"))
+    if uses_object_store and not (raw("db.backup.accessKeyId") and raw("db.backup.secretAccessKey")):
+        problems.append(
+            "db.backup.enabled or db.restore.sourcePath needs db.backup.accessKeyId and db.backup.secretAccessKey: "
+            "pulumi config set --secret db.backup.accessKeyId ... (and db.backup.secretAccessKey)"
+        )
     if _str(c, "image.registryUsername") and not raw("image.registryPassword"):
         problems.append("image.registryUsername is set but image.registryPassword is empty")
     if problems:
@@ -399,6 +444,46 @@ def _database_problems(d: DatabaseConfig) -> list[str]:
         problems.append("db.instances must be at least 1")
     if d.backup and not _RETENTION.match(d.backup.retention):
         problems.append("db.backup.retention must look like 30d, 4w or 6m")
+    return problems + _backup_problems(d) + _restore_problems(d)
+
+
+def _backup_problems(d: DatabaseConfig) -> list[str]:
+    b = d.backup
+    if b is None:
+        return []
+    if d.mode == "external":
+        return ["db.backup.enabled needs db.mode cloudnative-pg (back up a managed database with its provider)"]
+    problems = []
+    if not _OBJECT_STORE_PATH.match(b.destination_path):
+        problems.append(
+            "db.backup.enabled is true but db.backup.destinationPath is not an object store path: "
+            f"pulumi config set db.backup.destinationPath s3://<bucket>/<stack> (got {b.destination_path!r})"
+        )
+    if not _BACKUP_SCHEDULE.match(b.schedule):
+        problems.append(f"db.backup.schedule takes six cron fields, seconds first ('0 0 3 * * *'), got {b.schedule!r}")
+    return problems
+
+
+def _restore_problems(d: DatabaseConfig) -> list[str]:
+    r = d.restore
+    if r is None:
+        return []
+    if d.mode == "external":
+        return ["db.restore.sourcePath needs db.mode cloudnative-pg: a restore bootstraps a new CNPG Cluster"]
+    problems = []
+    if not _OBJECT_STORE_PATH.match(r.source_path):
+        problems.append(
+            f"db.restore.sourcePath must be an object store path such as s3://<bucket>/prod, got {r.source_path!r}"
+        )
+    if d.backup and d.backup.destination_path.rstrip("/") == r.source_path.rstrip("/"):
+        problems.append(
+            "db.backup.destinationPath equals db.restore.sourcePath: the new Cluster would archive into the backups "
+            "it restores from; give the new stack its own path"
+        )
+    if not _LABEL_VALUE.match(r.server_name):
+        problems.append("db.restore.serverName must name the source Cluster (modelship's is modelship-db)")
+    if r.target_time and not _RFC3339.match(r.target_time):
+        problems.append(f"db.restore.targetTime must be RFC 3339 such as 2026-11-29T08:00:00Z, got {r.target_time!r}")
     return problems
 
 

@@ -1,7 +1,8 @@
 """Database: the prediction-log Postgres, either a CloudNativePG Cluster or an external DATABASE_URL.
 
 Never a bare Postgres Deployment and never an emptyDir: CNPG gives every instance a PersistentVolumeClaim,
-streaming replicas, failover and (optionally) barman backups to object storage.
+streaming replicas and failover. Backups (db.backup.*) and restores (db.restore.*) go through the Barman
+Cloud plugin (infra/components/backup.py); `protect` guards the Cluster in prod (docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -15,15 +16,23 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from infra.components import backup
 from infra.config import DatabaseConfig
 
-# The pinned CloudNativePG release. The Cluster CR is checked in tests against the subset of this
-# version's openAPIV3Schema stored next to it; bump all three together.
+# The pinned CloudNativePG release and Barman Cloud plugin. Every custom resource is checked in tests against
+# the CRDs of these versions, copied unchanged into infra/schemas/ (version in the file name): bump together.
 CNPG_CHART_VERSION = "0.26.0"
 CNPG_OPERATOR_VERSION = "1.27.0"
 CNPG_API_VERSION = "postgresql.cnpg.io/v1"
 CNPG_CHART_REPO = "https://cloudnative-pg.github.io/charts"
-CNPG_CLUSTER_SCHEMA = Path(__file__).resolve().parents[1] / "schemas" / f"cnpg-{CNPG_OPERATOR_VERSION}-cluster.json"
+_SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+CRD_FILES = {
+    (CNPG_API_VERSION, "Cluster"): _SCHEMAS / f"cnpg-{CNPG_OPERATOR_VERSION}-postgresql.cnpg.io_clusters.yaml",
+    (CNPG_API_VERSION, "ScheduledBackup"): _SCHEMAS
+    / f"cnpg-{CNPG_OPERATOR_VERSION}-postgresql.cnpg.io_scheduledbackups.yaml",
+    (backup.OBJECT_STORE_API_VERSION, "ObjectStore"): _SCHEMAS
+    / f"plugin-barman-cloud-{backup.PLUGIN_VERSION}-barmancloud.cnpg.io_objectstores.yaml",
+}
 POSTGRES_PORT = 5432
 CNPG_STATUS_PORT = 8000  # instance manager endpoint the operator and the other instances call
 
@@ -63,8 +72,8 @@ class Database(pulumi.ComponentResource):
     def _cloudnative_pg(self, name: str, args: DatabaseArgs) -> None:
         s, child = args.settings, pulumi.ResourceOptions(parent=self)
         depends: list[pulumi.Resource] = []
-        if s.install_operator:
-            depends.append(_operator_release(name, s.operator_namespace, child))
+        operator = _operator_release(name, s.operator_namespace, child) if s.install_operator else None
+        depends += [operator] if operator else []
         password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
         secret_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
         user: pulumi.Output[str] = pulumi.Output.secret(s.user)
@@ -76,17 +85,17 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         depends.append(credentials)
-        backup_secret = _backup_secret(name, args.namespace, s, child)
-        if backup_secret is not None:
-            depends.append(backup_secret)
+        depends += self._object_stores(name, args.namespace, s, operator)
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=CNPG_API_VERSION,
             kind="Cluster",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace),
-            spec=cluster_spec(s, credentials_secret=f"{name}-credentials", backup_secret=f"{name}-backup"),
+            spec=cluster_spec(s, credentials_secret=f"{name}-credentials", object_store_prefix=name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.protect),
         )
+        if s.backup is not None:
+            self._scheduled_backup(name, args.namespace, s)
         self.host = pulumi.Output.concat(name, "-rw.", args.namespace, ".svc.cluster.local")
         self.url = pulumi.Output.secret(
             pulumi.Output.concat(
@@ -104,8 +113,46 @@ class Database(pulumi.ComponentResource):
         self.pod_labels = {"cnpg.io/cluster": name}
         self.operator_namespace = s.operator_namespace
 
+    def _object_stores(
+        self, name: str, namespace: pulumi.Input[str], s: DatabaseConfig, operator: pulumi.Resource | None
+    ) -> list[pulumi.Resource]:
+        """The backup credentials, the plugin and an ObjectStore per bucket path; [] when neither is on."""
+        if s.backup is None and s.restore is None:
+            return []
+        child = pulumi.ResourceOptions(parent=self)
+        ready: list[pulumi.Resource] = [_backup_secret(name, namespace, s, child)]
+        if s.install_plugin:
+            ready.append(_plugin_release(name, s.operator_namespace, operator, child))
+        stores: list[tuple[str, str, str, str | None]] = []  # (suffix, path, endpoint, retention)
+        if s.backup is not None:
+            stores.append(("backups", s.backup.destination_path, s.backup.endpoint_url, s.backup.retention))
+        if s.restore is not None:
+            stores.append((backup.RESTORE_SOURCE, s.restore.source_path, s.restore.endpoint_url, None))
+        return [
+            k8s.apiextensions.CustomResource(
+                f"{name}-{suffix}",
+                api_version=backup.OBJECT_STORE_API_VERSION,
+                kind="ObjectStore",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-{suffix}", namespace=namespace),
+                spec=backup.object_store_spec(path, endpoint, f"{name}-backup", retention),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
+            )
+            for suffix, path, endpoint, retention in stores
+        ]
 
-def cluster_spec(s: DatabaseConfig, credentials_secret: str, backup_secret: str) -> dict[str, Any]:
+    def _scheduled_backup(self, name: str, namespace: pulumi.Input[str], s: DatabaseConfig) -> None:
+        assert s.backup is not None
+        k8s.apiextensions.CustomResource(
+            f"{name}-scheduled-backup",
+            api_version=CNPG_API_VERSION,
+            kind="ScheduledBackup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-scheduled", namespace=namespace),
+            spec=backup.scheduled_backup_spec(name, s.backup),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
+        )
+
+
+def cluster_spec(s: DatabaseConfig, credentials_secret: str, object_store_prefix: str) -> dict[str, Any]:
     """The `spec` of the CNPG Cluster (camelCase, as the CRD spells it)."""
     storage: dict[str, Any] = {"size": s.storage_size}
     if s.storage_class:
@@ -126,27 +173,11 @@ def cluster_spec(s: DatabaseConfig, credentials_secret: str, backup_secret: str)
         "affinity": {"enablePodAntiAffinity": True, "topologyKey": "kubernetes.io/hostname"},
     }
     if s.backup is not None:
-        spec["backup"] = {
-            "retentionPolicy": s.backup.retention,
-            "barmanObjectStore": _object_store(s, backup_secret),
-        }
+        spec["plugins"] = [backup.archiver_plugin(f"{object_store_prefix}-backups")]
+    if s.restore is not None:
+        spec["bootstrap"] = backup.recovery_bootstrap(s.restore, s.name, s.user, credentials_secret)
+        spec["externalClusters"] = [backup.restore_source(s.restore, f"{object_store_prefix}-{backup.RESTORE_SOURCE}")]
     return spec
-
-
-def _object_store(s: DatabaseConfig, backup_secret: str) -> dict[str, Any]:
-    assert s.backup is not None
-    store: dict[str, Any] = {
-        "destinationPath": s.backup.destination_path,
-        "s3Credentials": {
-            "accessKeyId": {"name": backup_secret, "key": "ACCESS_KEY_ID"},
-            "secretAccessKey": {"name": backup_secret, "key": "ACCESS_SECRET_KEY"},
-        },
-        "wal": {"compression": "gzip"},
-        "data": {"compression": "gzip"},
-    }
-    if s.backup.endpoint_url:
-        store["endpointURL"] = s.backup.endpoint_url
-    return store
 
 
 def _operator_release(name: str, namespace: str, opts: pulumi.ResourceOptions) -> k8s.helm.v3.Release:
@@ -162,13 +193,27 @@ def _operator_release(name: str, namespace: str, opts: pulumi.ResourceOptions) -
     )
 
 
+def _plugin_release(
+    name: str, namespace: str, operator: pulumi.Resource | None, opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
+    # The plugin must run in the operator's namespace (its installation docs); it needs cert-manager.
+    return k8s.helm.v3.Release(
+        f"{name}-barman-cloud",
+        chart=backup.PLUGIN_CHART,
+        version=backup.PLUGIN_CHART_VERSION,
+        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=CNPG_CHART_REPO),
+        namespace=namespace,
+        create_namespace=True,
+        values={"crds": {"create": True}},
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[operator] if operator else [])),
+    )
+
+
 def _backup_secret(
     name: str, namespace: pulumi.Input[str], s: DatabaseConfig, opts: pulumi.ResourceOptions
-) -> k8s.core.v1.Secret | None:
-    if s.backup is None:
-        return None
-    key_id: pulumi.Output[str] = pulumi.Output.secret(s.backup.access_key_id)
-    access_key: pulumi.Output[str] = pulumi.Output.secret(s.backup.secret_access_key)
+) -> k8s.core.v1.Secret:
+    key_id: pulumi.Output[str] = pulumi.Output.secret(s.access_key_id)
+    access_key: pulumi.Output[str] = pulumi.Output.secret(s.secret_access_key)
     return k8s.core.v1.Secret(
         f"{name}-backup",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-backup", namespace=namespace),

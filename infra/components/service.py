@@ -123,8 +123,10 @@ class ModelService(pulumi.ComponentResource):
         # Derived from the resource, so everything placed in the namespace waits for it.
         return ns.metadata.apply(lambda m: s.namespace if m.name is None else m.name)
 
-    def _meta(self, name: str) -> k8s.meta.v1.ObjectMetaArgs:
-        return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self.namespace, labels=self.labels)
+    def _meta(self, name: str, annotations: dict[str, str] | None = None) -> k8s.meta.v1.ObjectMetaArgs:
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=self.namespace, labels=self.labels, annotations=annotations
+        )
 
     def _opts(self, *after: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._ns_deps, *after])
@@ -159,7 +161,7 @@ class ModelService(pulumi.ComponentResource):
         hpa_owns_replicas = self._args.autoscaling.enabled
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
-            metadata=self._meta(self._name),
+            metadata=self._meta(self._name, annotations=workload.CHECKOV_SECRET_ENV_SKIP),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=self._args.settings.replicas,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
@@ -201,7 +203,9 @@ class ModelService(pulumi.ComponentResource):
         name = f"{self._name}-retention"
         return k8s.batch.v1.CronJob(
             name,
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=self.namespace, labels=labels, annotations=workload.CHECKOV_SECRET_ENV_SKIP
+            ),
             spec=specs.retention_cronjob_spec(r, workload.job_pod_template(pod)),
             # After the Deployment: its pods create the predictions table on start, and a new image is
             # rolled out (and healthy) before the job runs it.

@@ -31,6 +31,13 @@ GPU_ON = {
     "gpu.baseImage": "registry.example.com/cuda-python:12.6-py3.11",
 }
 
+# Backups on for any stack (prod has them on already), and a restore of prod's backups into a new stack.
+BACKUPS_ON = {"db.backup.enabled": True, "db.backup.destinationPath": "s3://modelship-backups/test"}
+RESTORE = {
+    "db.restore.sourcePath": "s3://modelship-backups/prod",
+    "db.restore.endpointUrl": "https://storage.googleapis.com",
+}
+
 _cache: dict[tuple[str, tuple[tuple[str, str], ...]], ProgramRun] = {}
 
 

@@ -3,6 +3,7 @@ dev, staging and PR stacks stay disposable."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,11 @@ import pytest
 import yaml
 
 from infra import harness, render
+from infra.components.backup import PLUGIN_NAME
 from infra.components.database import Database, DatabaseArgs
-from infra.config import load
+from infra.config import ConfigError, load
 from infra.harness import ProgramRun
-from tests.infra.support import SECRETS, run_stack
+from tests.infra.support import BACKUPS_ON, RESTORE, SECRETS, run_stack
 
 PROTECTED_KINDS = {"Namespace", "Cluster"}
 
@@ -42,7 +44,7 @@ def test_protection_follows_the_cluster_into_an_existing_namespace() -> None:
 
 
 def test_an_external_database_leaves_only_the_namespace_to_protect() -> None:
-    assert protected(run_stack("prod", {"db.mode": "external"})) == {"Namespace"}
+    assert protected(run_stack("prod", {"db.mode": "external", "db.backup.enabled": False})) == {"Namespace"}
 
 
 def test_prod_renders_with_protection_marked(tmp_path: Path) -> None:
@@ -81,6 +83,70 @@ def test_pipelines_read_the_key_infra_declares() -> None:
     declared = yaml.safe_load((harness.REPO_ROOT / "Pulumi.yaml").read_text())["config"]
     key = PROTECT_KEY.removeprefix(f"{PROJECT}:")
     assert declared[key]["type"] == "boolean" and declared[key]["default"] is False
-    assert f'require_bool("{key}")' in (harness.REPO_ROOT / "infra" / "config.py").read_text()
+    assert f'_bool(c, "{key}")' in (harness.REPO_ROOT / "infra" / "config.py").read_text()
     prod = yaml.safe_load((harness.REPO_ROOT / "Pulumi.prod.yaml").read_text())["config"]
     assert prod[PROTECT_KEY] is True
+
+
+# --- restore: a NEW Cluster bootstrapped from another stack's backups --------------------------------
+
+
+def test_restore_bootstraps_a_new_cluster_from_the_source_backups() -> None:
+    run = run_stack("staging", {**RESTORE, "db.restore.targetTime": "2026-11-29T08:00:00Z"})
+    spec = run.one("Cluster").inputs["spec"]
+    recovery = spec["bootstrap"]["recovery"]
+    assert "initdb" not in spec["bootstrap"]
+    (source,) = spec["externalClusters"]
+    assert recovery["source"] == source["name"]
+    assert recovery["recoveryTarget"] == {"targetTime": "2026-11-29T08:00:00Z"}
+    # this stack's generated password becomes the owner's, so the service's DATABASE_URL works
+    assert (recovery["owner"], recovery["secret"]["name"]) == ("modelship", "modelship-db-credentials")
+    store = run.one("ObjectStore").inputs
+    assert source["plugin"] == {
+        "name": PLUGIN_NAME,
+        "parameters": {"barmanObjectName": store["metadata"]["name"], "serverName": "modelship-db"},
+    }
+    assert store["spec"]["configuration"]["destinationPath"] == "s3://modelship-backups/prod"
+    assert "retentionPolicy" not in store["spec"], "the restored stack never prunes its source's backups"
+    assert run.of_kind("ScheduledBackup") == []  # staging does not back up, so the restore alone adds no schedule
+
+
+def test_the_source_server_name_is_the_cluster_a_stack_backs_up() -> None:
+    """db.restore.serverName's default is the name the backed-up stack's Cluster (its barman server) has."""
+    declared = yaml.safe_load((harness.REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    assert run_stack("prod").one("Cluster").inputs["metadata"]["name"] == declared["db.restore.serverName"]["default"]
+
+
+def test_a_restored_stack_archives_to_its_own_path() -> None:
+    run = run_stack("prod", {**RESTORE, "db.backup.destinationPath": "s3://modelship-backups/prod-restored"})
+    paths = sorted(s.inputs["spec"]["configuration"]["destinationPath"] for s in run.of_kind("ObjectStore"))
+    assert paths == ["s3://modelship-backups/prod", "s3://modelship-backups/prod-restored"]
+    assert [p["parameters"]["barmanObjectName"] for p in run.one("Cluster").inputs["spec"]["plugins"]] == [
+        "modelship-db-backups"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"db.backup.destinationPath": ""}, "db.backup.enabled is true but db.backup.destinationPath"),
+        ({"db.backup.destinationPath": "/var/backups"}, "pulumi config set db.backup.destinationPath s3://"),
+        ({"db.backup.schedule": "0 3 * * *"}, "db.backup.schedule takes six cron fields"),
+        ({"db.backup.retention": "30 days"}, "db.backup.retention"),
+        ({"db.mode": "external"}, "db.backup.enabled needs db.mode cloudnative-pg"),
+        (RESTORE, "db.backup.destinationPath equals db.restore.sourcePath"),
+        ({**RESTORE, "db.backup.enabled": False, "db.restore.targetTime": "yesterday"}, "db.restore.targetTime"),
+        ({**RESTORE, "db.backup.enabled": False, "db.mode": "external"}, "db.restore.sourcePath needs db.mode"),
+    ],
+)
+def test_impossible_backup_settings_fail_naming_the_key(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_stack("prod", overrides)
+
+
+@pytest.mark.parametrize("overrides", [BACKUPS_ON, {**RESTORE, "db.backup.enabled": False}])
+def test_the_object_store_credentials_are_required(overrides: dict[str, Any]) -> None:
+    secrets = {k: v for k, v in SECRETS.items() if not k.startswith("db.backup.")}
+    config, secret_keys = harness.load_stack_config("dev", overrides, secrets)
+    with pytest.raises(ConfigError, match=re.escape("needs db.backup.accessKeyId and db.backup.secretAccessKey")):
+        harness.run_program("dev", config, secret_keys)

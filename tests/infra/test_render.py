@@ -1,8 +1,10 @@
 """Rendered manifests: every Kubernetes object passes `kubernetes-validate --strict` for 1.30 and the newest
-bundled version; the CNPG Cluster passes the schema of the pinned CNPG version; secrets show as [secret]."""
+bundled version; every custom resource (Cluster, ScheduledBackup, ObjectStore) passes the real CRD of the
+pinned CNPG and Barman Cloud plugin versions (tests/infra/crds.py); secrets show as [secret]."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -15,19 +17,13 @@ import pytest
 import yaml
 
 from infra import harness, render
-from infra.components.database import CNPG_API_VERSION, CNPG_CLUSTER_SCHEMA, CNPG_OPERATOR_VERSION
+from infra.components import backup
+from infra.components.database import CNPG_API_VERSION, CNPG_OPERATOR_VERSION, CRD_FILES
 from infra.harness import ProgramRun
-from tests.infra.support import LEAK_MARKER, MOCK_PASSWORD_PREFIX, STACKS, run_stack
+from tests.infra import crds
+from tests.infra.support import BACKUPS_ON, LEAK_MARKER, MOCK_PASSWORD_PREFIX, RESTORE, STACKS, run_stack
 
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
-
-
-def cnpg_validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(CNPG_CLUSTER_SCHEMA.read_text())
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator: jsonschema.protocols.Validator = cls(schema)
-    return validator
 
 
 def written(run: ProgramRun, out: Path) -> list[dict[str, Any]]:
@@ -37,8 +33,8 @@ def written(run: ProgramRun, out: Path) -> list[dict[str, Any]]:
 
 
 def validate(manifest: dict[str, Any]) -> None:
-    if manifest["apiVersion"] == CNPG_API_VERSION:
-        cnpg_validator().validate(manifest)
+    if crds.is_custom(manifest):
+        crds.validate(manifest)
         return
     for version in KUBERNETES_VERSIONS:
         kubernetes_validate.validate(manifest, version, strict=True)
@@ -65,19 +61,32 @@ def test_rendered_objects_are_valid_kubernetes(stack: str, tmp_path: Path) -> No
     "overrides",
     [
         {"gpu.enabled": True, "gpu.cluster": "c", "gpu.location": "europe-west4"},
-        {"db.backup.destinationPath": "s3://b/p", "db.backup.endpointUrl": "https://storage.googleapis.com"},
-        {"db.mode": "external", "service.type": "LoadBalancer", "hpa.rpsPerPod": 40},
+        {"db.mode": "external", "db.backup.enabled": False, "service.type": "LoadBalancer", "hpa.rpsPerPod": 40},
         {"retention.enabled": False},
+        {"db.backup.enabled": False},
+        {**RESTORE, "db.backup.destinationPath": "s3://modelship-backups/prod-restored"},
+        {**RESTORE, "db.backup.enabled": False, "db.restore.targetTime": "2026-11-29T08:00:00Z"},
     ],
-    ids=["gpu", "backups", "external-db", "no-retention"],
+    ids=["gpu", "external-db", "no-retention", "no-backups", "restore-and-back-up", "restore-to-a-point-in-time"],
 )
 def test_variants_render_valid_objects(overrides: dict[str, Any], tmp_path: Path) -> None:
     for manifest in written(run_stack("prod", overrides), tmp_path):
         validate(manifest)
 
 
+@pytest.mark.parametrize("stack", STACKS)
+def test_with_backups_on_every_stack_renders_cluster_object_store_and_schedule_valid(
+    stack: str, tmp_path: Path
+) -> None:
+    manifests = written(run_stack(stack, BACKUPS_ON), tmp_path)
+    custom = sorted(m["kind"] for m in manifests if crds.is_custom(m))
+    assert custom == ["Cluster", "ObjectStore", "ScheduledBackup"]
+    for manifest in manifests:
+        validate(manifest)
+
+
 def test_the_validators_do_reject_bad_objects(tmp_path: Path) -> None:
-    """Both validators can fail: a misspelt field is caught in a Deployment, a CronJob and the CNPG Cluster."""
+    """The validators can fail: a misspelt field in a Deployment and a CronJob, and each CRD rule kind."""
     manifests = {m["kind"]: m for m in written(run_stack("prod"), tmp_path)}
     deployment = manifests["Deployment"]
     deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
@@ -87,21 +96,58 @@ def test_the_validators_do_reject_bad_objects(tmp_path: Path) -> None:
         for broken in (deployment, cronjob):
             with pytest.raises(kubernetes_validate.ValidationError):
                 kubernetes_validate.validate(broken, version, strict=True)
-    cluster = manifests["Cluster"]
-    cluster["spec"]["storage"]["sizee"] = "1Gi"
-    with pytest.raises(jsonschema.ValidationError):
-        cnpg_validator().validate(cluster)
-    cluster["spec"]["storage"].pop("sizee")
-    cluster["spec"]["instances"] = 0
-    with pytest.raises(jsonschema.ValidationError):
-        cnpg_validator().validate(cluster)
+    for kind, path, value, message in BROKEN_CUSTOM_RESOURCES:
+        broken = json.loads(json.dumps(manifests[kind]))
+        _set(broken, path, value)
+        with pytest.raises(jsonschema.ValidationError, match=message):
+            crds.validate(broken)
 
 
-def test_the_cnpg_schema_is_the_pinned_version() -> None:
-    schema = json.loads(CNPG_CLUSTER_SCHEMA.read_text())
-    assert CNPG_OPERATOR_VERSION in CNPG_CLUSTER_SCHEMA.name
-    assert CNPG_OPERATOR_VERSION in schema["title"]
-    assert schema["properties"]["apiVersion"] == {"const": CNPG_API_VERSION}
+# One way to break each custom resource per rule kind the CRDs declare: unknown field, minimum, enum,
+# pattern, required, CEL (x-kubernetes-validations), the metadata checks and apiVersion.
+BROKEN_CUSTOM_RESOURCES = [
+    ("Cluster", "spec.storage.sizee", "1Gi", "Additional properties"),
+    ("Cluster", "spec.instances", 0, "less than the minimum"),
+    ("Cluster", "spec.primaryUpdateStrategy", "sometimes", "is not one of"),
+    (
+        "Cluster",
+        "spec.imageCatalogRef",
+        {"apiGroup": "postgresql.cnpg.io", "kind": "ImageCatalog", "name": "pg", "major": 16},
+        "imageName and imageCatalogRef are mutually exclusive",
+    ),
+    ("Cluster", "metadata.name", "Modelship_DB", "does not match"),
+    ("Cluster", "apiVersion", "postgresql.cnpg.io/v2", "no CRD is pinned for postgresql.cnpg.io/v2 Cluster"),
+    ("ScheduledBackup", "spec.method", "snapshot", "is not one of"),
+    ("ScheduledBackup", "spec.backupOwnerReference", "parent", "is not one of"),
+    ("ScheduledBackup", "spec.cluster", {}, "'name' is a required property"),
+    ("ObjectStore", "spec.retentionPolicy", "30 days", "does not match"),
+    ("ObjectStore", "spec.configuration.serverName", "modelship-db", "use the 'serverName' plugin parameter"),
+    ("ObjectStore", "spec.configuration.wal.compression", "zip", "is not one of"),
+]
+
+
+def _set(obj: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        obj = obj[key]
+    obj[leaf] = value
+
+
+def test_the_crds_are_the_pinned_versions_copied_unchanged() -> None:
+    assert {path.parent.name for path in CRD_FILES.values()} == {"schemas"}
+    for (api_version, kind), path in CRD_FILES.items():
+        crd = yaml.safe_load(path.read_text())
+        assert crd["kind"] == "CustomResourceDefinition"
+        assert f"{crd['spec']['group']}/{crd['spec']['versions'][0]['name']}" == api_version
+        assert crd["spec"]["names"]["kind"] == kind
+    assert CRD_FILES[(CNPG_API_VERSION, "Cluster")].name.startswith(f"cnpg-{CNPG_OPERATOR_VERSION}-")
+    assert CRD_FILES[(backup.OBJECT_STORE_API_VERSION, "ObjectStore")].name.startswith(
+        f"plugin-barman-cloud-{backup.PLUGIN_VERSION}-"
+    )
+    sources = yaml.safe_load((CRD_FILES[(CNPG_API_VERSION, "Cluster")].parent / "SOURCES.yaml").read_text())["files"]
+    assert set(sources) == {path.name for path in CRD_FILES.values()}
+    for path in CRD_FILES.values():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sources[path.name]["sha256"], path.name
 
 
 def test_secrets_render_masked(tmp_path: Path) -> None:
@@ -143,7 +189,9 @@ def test_make_manifests_command(tmp_path: Path) -> None:
 
 
 def test_rendering_needs_no_secrets_even_for_an_external_database(tmp_path: Path) -> None:
-    config, secret_keys = harness.load_stack_config("prod", overrides={"db.mode": "external"})
+    config, secret_keys = harness.load_stack_config(
+        "prod", overrides={"db.mode": "external", "db.backup.enabled": False}
+    )
     manifests = written(harness.run_program("prod", config, secret_keys), tmp_path)
     (settings,) = [m for m in manifests if m["kind"] == "Secret" and "DATABASE_URL" in m["stringData"]]
     assert settings["stringData"]["DATABASE_URL"] == harness.SECRET_MASK

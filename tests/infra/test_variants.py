@@ -16,7 +16,7 @@ from infra.components.gpu import GPU_RESOURCE
 from infra.components.image import ModelImage, ModelImageArgs
 from infra.config import ConfigError
 from infra.harness import ProgramRun
-from tests.infra.support import LEAK_MARKER, SECRETS, container, pod_spec, run_stack
+from tests.infra.support import BACKUPS_ON, LEAK_MARKER, SECRETS, container, pod_spec, run_stack
 
 DIGEST = "registry.example.com/modelship@sha256:" + "ab" * 32
 
@@ -164,7 +164,7 @@ def test_model_image_adopts_a_digest_without_a_build(mocks: harness.Recorder) ->
 
 
 def test_external_database_takes_the_url_from_secret_config() -> None:
-    run = run_stack("prod", {"db.mode": "external"})
+    run = run_stack("prod", {"db.mode": "external", "db.backup.enabled": False})
     assert run.of_kind("Cluster") == run.of_kind("Release") == run.of_kind("RandomPassword") == []
     settings = [s for s in run.of_kind("Secret") if "DATABASE_URL" in s.inputs["stringData"]["value"]]
     assert settings[0].inputs["stringData"]["value"]["DATABASE_URL"] == SECRETS["db.url"]
@@ -186,32 +186,39 @@ def test_operator_install_can_be_skipped() -> None:
     assert len(run.of_kind("Cluster")) == 1
 
 
-def test_backups_to_object_storage() -> None:
-    run = run_stack(
-        "prod",
-        {
-            "db.backup.destinationPath": "s3://modelship-backups/prod",
-            "db.backup.endpointUrl": "https://storage.googleapis.com",
-        },
-    )
+def test_backups_through_the_barman_cloud_plugin() -> None:
+    run = run_stack("staging", {**BACKUPS_ON, "db.backup.endpointUrl": "https://storage.googleapis.com"})
     spec = run.one("Cluster").inputs["spec"]
-    store = spec["backup"]["barmanObjectStore"]
-    assert store["destinationPath"] == "s3://modelship-backups/prod"
-    assert store["endpointURL"] == "https://storage.googleapis.com"
-    assert spec["backup"]["retentionPolicy"] == "30d"
+    assert "backup" not in spec, "the in-tree barmanObjectStore is deprecated since CNPG 1.26"
+    (plugin,) = spec["plugins"]
+    assert plugin["isWALArchiver"] is True
+    store = run.one("ObjectStore").inputs
+    assert plugin["parameters"] == {"barmanObjectName": store["metadata"]["name"]}
+    assert store["spec"]["retentionPolicy"] == "30d"
+    configuration = store["spec"]["configuration"]
+    assert configuration["destinationPath"] == "s3://modelship-backups/test"
+    assert configuration["endpointURL"] == "https://storage.googleapis.com"
     (creds,) = [
         s
         for s in run.of_kind("Secret")
-        if s.inputs["metadata"]["name"] == store["s3Credentials"]["accessKeyId"]["name"]
+        if s.inputs["metadata"]["name"] == configuration["s3Credentials"]["accessKeyId"]["name"]
     ]
     assert creds.inputs["stringData"]["value"] == {
         "ACCESS_KEY_ID": SECRETS["db.backup.accessKeyId"],
         "ACCESS_SECRET_KEY": SECRETS["db.backup.secretAccessKey"],
     }
+    schedule = run.one("ScheduledBackup").inputs["spec"]
+    assert schedule["cluster"] == {"name": run.one("Cluster").inputs["metadata"]["name"]}
+    assert (schedule["method"], schedule["pluginConfiguration"]["name"]) == ("plugin", plugin["name"])
+    assert schedule["immediate"] is True
+    charts = {r.inputs["chart"]: r.inputs["namespace"] for r in run.of_kind("Release")}
+    assert charts == {"cloudnative-pg": "cnpg-system", "plugin-barman-cloud": "cnpg-system"}
     assert LEAK_MARKER not in plaintext(run)
 
 
-def test_no_backups_unless_configured(stack_run: ProgramRun) -> None:
+def test_backups_are_off_unless_enabled_and_on_in_prod(stack_run: ProgramRun) -> None:
+    kinds = {r.kind for r in stack_run.resources}
+    assert ("ScheduledBackup" in kinds) == ("ObjectStore" in kinds) == (stack_run.stack == "prod")
     assert "backup" not in stack_run.one("Cluster").inputs["spec"]
 
 

@@ -77,3 +77,17 @@ def test_local_dev_can_be_destroyed(tmp_path: Path) -> None:
     stack.set_config({MODEL_VERSION_KEY: "v"})
     assert destroy(target, "dev").stack == "dev"
     assert not stack.root.exists()
+
+
+def test_a_local_stack_that_sets_protect_is_not_destroyed(tmp_path: Path) -> None:
+    from pipelines.destroy import destroy
+    from pipelines.errors import ConfigError
+    from pipelines.targets.base import PROTECT_KEY
+
+    target = LocalTarget(PipelineSettings(state_dir=tmp_path / "state"))
+    stack = target.select("prod", create=True)
+    assert stack.get_config(PROTECT_KEY) is None
+    stack.set_config({PROTECT_KEY: "true"})
+    with pytest.raises(ConfigError, match="it sets modelship:protect=true"):
+        destroy(target, "prod")
+    assert stack.root.exists()

@@ -16,8 +16,10 @@ import yaml
 
 from infra import harness, render
 from infra.components.database import CNPG_API_VERSION, CNPG_CLUSTER_SCHEMA, CNPG_OPERATOR_VERSION
+from infra.components.monitoring import API_VERSION as PROMETHEUS_OPERATOR_API
 from infra.harness import ProgramRun
 from tests.infra.support import LEAK_MARKER, MOCK_PASSWORD_PREFIX, STACKS, run_stack
+from tests.monitoring import crds as prometheus_operator_crds
 
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 
@@ -39,6 +41,9 @@ def written(run: ProgramRun, out: Path) -> list[dict[str, Any]]:
 def validate(manifest: dict[str, Any]) -> None:
     if manifest["apiVersion"] == CNPG_API_VERSION:
         cnpg_validator().validate(manifest)
+        return
+    if manifest["apiVersion"] == PROMETHEUS_OPERATOR_API:
+        prometheus_operator_crds.validate(manifest)
         return
     for version in KUBERNETES_VERSIONS:
         kubernetes_validate.validate(manifest, version, strict=True)

@@ -95,8 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = write_config(args.workdir, args.target, rules, args.scrape_interval)
     listen = f"127.0.0.1:{args.port}"
     command = prometheus_command(config, args.workdir / "data", listen)
+    # Debian's build ships the classic UI only (no React bundle): the alerts page is /classic/alerts.
     log.info(
-        "Prometheus UI: http://%s/alerts (scraping http://%s/metrics, rules %s)",
+        "Prometheus UI: http://%s/classic/alerts (scraping http://%s/metrics, rules %s)",
         listen,
         args.target,
         config.parent / RULES_FILE,

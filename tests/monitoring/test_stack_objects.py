@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from infra import harness
 from infra.components.alerts import REQUESTS
+from infra.config import ConfigError
 from infra.harness import ProgramRun
-from tests.infra.support import run_stack
+from tests.infra.support import SECRETS, run_stack
 from tests.monitoring import crds
 from tests.monitoring.support import run_promtool, write_rule_file
 
@@ -111,3 +114,24 @@ def test_the_recorded_rate_is_requests_per_second_per_pod(tmp_path: Path) -> Non
     (tmp_path / "test.yml").write_text(yaml.safe_dump(test, sort_keys=False))
     result = run_promtool("test", "rules", "test.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"monitoring.latencyThresholdSeconds": "0.3"}, "must be a histogram bucket bound"),
+        ({"monitoring.availabilitySlo": "100"}, "percentages below 100"),
+        ({"monitoring.availabilitySlo": "three nines"}, "must be a number"),
+        ({"monitoring.backlogFor": "2 minutes"}, "monitoring.backlogFor must be a duration"),
+        ({"monitoring.selectorLabels": "release"}, "key=value label pairs"),
+    ],
+)
+def test_a_monitoring_setting_that_cannot_work_is_refused(override: dict[str, str], message: str) -> None:
+    config, secret_keys = harness.load_stack_config("prod", override, SECRETS)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        harness.run_program("prod", config, secret_keys)
+
+
+def test_monitoring_off_skips_the_checks() -> None:
+    run = run_stack("dev", {"monitoring.latencyThresholdSeconds": "0.3"})
+    assert not run.of_kind("PrometheusRule")

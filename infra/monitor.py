@@ -61,7 +61,12 @@ def write_config(workdir: Path, target: str, rules: alerts.RuleSettings, scrape_
     workdir.mkdir(parents=True, exist_ok=True)
     write_rules(rules, workdir / RULES_FILE)
     config = {
-        "global": {"scrape_interval": scrape_interval, "evaluation_interval": rules.evaluation_interval},
+        # the timeout as long as the interval: a busy service answers /metrics late rather than not at all
+        "global": {
+            "scrape_interval": scrape_interval,
+            "scrape_timeout": scrape_interval,
+            "evaluation_interval": rules.evaluation_interval,
+        },
         "rule_files": [RULES_FILE],
         "scrape_configs": [{"job_name": JOB, "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}],
     }

@@ -13,8 +13,9 @@ STACK ?= dev
 PROFILE ?= local
 URL ?= http://127.0.0.1:$(PORT)
 PYTEST_ARGS ?=
+PROM_PORT ?= 9090
 
-.PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean scan
+.PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean scan prometheus monitor monitoring
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,7 +46,7 @@ lint: venv ## ruff, bandit, hadolint, workflow schema and shellcheck
 typecheck: venv ## mypy --strict on model, service, pipelines
 	$(VENV)/bin/mypy
 
-test: venv lint typecheck scan ## The whole suite: lint, types, scan, unit, integration, e2e, fault drills
+test: venv prometheus lint typecheck scan ## The whole suite: lint, types, scan, unit, integration, e2e, fault drills
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 faults: venv ## Only the fault drills
@@ -78,3 +79,12 @@ scan: venv ## checkov on the rendered manifests of every stack, the Dockerfile a
 	$(CHECKOV) --framework kubernetes -d $(SCAN_DIR)
 	$(CHECKOV) --framework github_actions -d .github/workflows
 	$(CHECKOV) --framework dockerfile -f Dockerfile
+prometheus: ## Install Debian's prometheus (server and promtool) if missing; idempotent
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
+monitor: venv prometheus ## Real Prometheus on 127.0.0.1:9090 scraping `make up`'s service with the stacks' rules
+	$(PY) -m infra.monitor --target 127.0.0.1:$(PORT) --port $(PROM_PORT)
+
+monitoring: venv prometheus ## Monitoring tests: promtool rules, dashboard PromQL, CRD schemas, live alert drill
+	$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)

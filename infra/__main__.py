@@ -20,6 +20,7 @@ from infra.components import (  # noqa: E402
     ModelService,
     ModelServiceArgs,
 )
+from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
 
 cfg = config.load(pulumi.Config(), pulumi.get_stack())
 
@@ -71,6 +72,21 @@ service = ModelService(
         protect=cfg.protect,
     ),
 )
+
+if cfg.monitoring and cfg.monitoring.enabled:
+    hpa = cfg.autoscaling
+    Monitoring(
+        "modelship-monitoring",
+        MonitoringArgs(
+            namespace=service.namespace,
+            pod_selector=service.selector,
+            labels=service.labels,
+            settings=cfg.monitoring,
+            spool_max_bytes=cfg.service.spool_max_bytes,
+            hpa_name="modelship",
+            rps_metric=hpa.rps_metric if hpa.enabled and hpa.rps_per_pod > 0 else "",
+        ),
+    )
 
 pulumi.export("serviceUrl", service.url)
 pulumi.export("externalAddress", service.external_address)

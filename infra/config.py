@@ -170,6 +170,25 @@ class GpuConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    """Prometheus Operator objects (PodMonitor, PrometheusRule) and the Grafana dashboard ConfigMap."""
+
+    enabled: bool
+    scraper_namespace: str
+    scrape_interval: str
+    selector_labels: dict[str, str]
+    dashboard_label: str
+    runbook_url: str
+    availability_slo: float
+    latency_slo: float
+    latency_threshold_s: float
+    oldest_unflushed_s: int
+    backlog_for: str
+    spool_percent: int
+    rollout_window: str
+
+
+@dataclass(frozen=True)
 class StackConfig:
     stack: str
     image: ImageConfig
@@ -179,6 +198,7 @@ class StackConfig:
     retention: RetentionConfig
     gpu: GpuConfig
     protect: bool = False  # Pulumi `protect` on the Namespace and the CNPG Cluster (docs/deploy.md)
+    monitoring: MonitoringConfig | None = None  # None only for StackConfig built by hand in tests
 
 
 def load(config: pulumi.Config, stack: str) -> StackConfig:
@@ -193,6 +213,7 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
         retention=_retention(config),
         gpu=_gpu(config),
         protect=_protect(config),
+        monitoring=_monitoring(config),
     )
     _check(stack_config)
     return stack_config
@@ -376,6 +397,7 @@ def _check(s: StackConfig) -> None:
     """Fail before any resource is declared when the combination cannot work."""
     problems = [*_image_problems(s.image), *_service_problems(s), *_database_problems(s.database)]
     problems += [*_retention_problems(s.retention), *_gpu_problems(s.gpu)]
+    problems += _monitoring_problems(s.monitoring) if s.monitoring else []
     if problems:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
@@ -510,4 +532,66 @@ def _gpu_problems(g: GpuConfig) -> list[str]:
         problems.append("need 0 <= gpu.minNodes <= gpu.maxNodes and gpu.maxNodes >= 1")
     if not 1 <= g.per_pod <= g.accelerator_count:
         problems.append("gpu.perPod must be between 1 and gpu.acceleratorCount")
+    return problems
+
+
+# --- monitoring ----------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^[1-9][0-9]*(s|m|h)$")
+_LABEL_PAIR = re.compile(r"^[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*$")
+
+
+def _number(key: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number such as 99.9, got {value!r}") from None
+
+
+def _labels(key: str, value: str) -> dict[str, str]:
+    pairs = [p.strip() for p in value.split(",") if p.strip()]
+    if not all(_LABEL_PAIR.match(p) for p in pairs):
+        raise ConfigError(f"{key} must be comma-separated key=value label pairs, got {value!r}")
+    return dict(p.split("=", 1) for p in pairs)
+
+
+def _monitoring(c: pulumi.Config) -> MonitoringConfig:
+    return MonitoringConfig(
+        enabled=_bool(c, "monitoring.enabled"),
+        scraper_namespace=_str(c, "monitoring.scraperNamespace"),
+        scrape_interval=_str(c, "monitoring.scrapeInterval"),
+        selector_labels=_labels("monitoring.selectorLabels", _str(c, "monitoring.selectorLabels")),
+        dashboard_label=_str(c, "monitoring.dashboardLabel"),
+        runbook_url=_str(c, "monitoring.runbookUrl"),
+        availability_slo=_number("monitoring.availabilitySlo", _str(c, "monitoring.availabilitySlo")),
+        latency_slo=_number("monitoring.latencySlo", _str(c, "monitoring.latencySlo")),
+        latency_threshold_s=_number(
+            "monitoring.latencyThresholdSeconds", _str(c, "monitoring.latencyThresholdSeconds")
+        ),
+        oldest_unflushed_s=_int(c, "monitoring.oldestUnflushedSeconds"),
+        backlog_for=_str(c, "monitoring.backlogFor"),
+        spool_percent=_int(c, "monitoring.spoolPercent"),
+        rollout_window=_str(c, "monitoring.rolloutWindow"),
+    )
+
+
+def _monitoring_problems(m: MonitoringConfig) -> list[str]:
+    if not m.enabled:
+        return []
+    # Imported here: only a stack with monitoring on needs the service's histogram buckets.
+    from service.observability import LATENCY_BUCKETS
+
+    problems = []
+    if not (0 < m.availability_slo < 100 and 0 < m.latency_slo < 100):
+        problems.append("monitoring.availabilitySlo and monitoring.latencySlo must be percentages below 100")
+    if m.latency_threshold_s not in LATENCY_BUCKETS:
+        problems.append(f"monitoring.latencyThresholdSeconds must be a histogram bucket bound: {LATENCY_BUCKETS}")
+    if not 1 <= m.spool_percent <= 100 or m.oldest_unflushed_s < 1:
+        problems.append("monitoring.spoolPercent must be within 1..100 and monitoring.oldestUnflushedSeconds >= 1")
+    for key, value in (("scrapeInterval", m.scrape_interval), ("backlogFor", m.backlog_for),
+                       ("rolloutWindow", m.rollout_window)):  # fmt: skip
+        if not _DURATION.match(value):
+            problems.append(f"monitoring.{key} must be a duration such as 30s, 5m or 1h, got {value!r}")
+    if not m.scraper_namespace or not m.runbook_url.startswith("https://"):
+        problems.append("monitoring.scraperNamespace must be set and monitoring.runbookUrl must be an https:// URL")
     return problems

@@ -8,7 +8,7 @@ from typing import Any
 from pulumi.runtime.rpc import is_rpc_secret
 
 from infra import harness
-from infra.harness import ProgramRun
+from infra.harness import Captured, ProgramRun
 
 STACKS = ("dev", "staging", "prod")
 
@@ -71,3 +71,10 @@ def container(run: ProgramRun) -> dict[str, Any]:
     assert len(containers) == 1
     found: dict[str, Any] = containers[0]
     return found
+
+
+def settings_config_map(run: ProgramRun) -> Captured:
+    """The service's settings ConfigMap (a stack with monitoring on has a dashboard ConfigMap too)."""
+    found = [c for c in run.of_kind("ConfigMap") if c.name == "modelship-settings"]
+    assert len(found) == 1, [c.name for c in run.of_kind("ConfigMap")]
+    return found[0]

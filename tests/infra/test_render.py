@@ -19,9 +19,11 @@ import yaml
 from infra import harness, render
 from infra.components import backup
 from infra.components.database import CNPG_API_VERSION, CNPG_OPERATOR_VERSION, CRD_FILES
+from infra.components.monitoring import API_VERSION as PROMETHEUS_OPERATOR_API
 from infra.harness import ProgramRun
 from tests.infra import crds
 from tests.infra.support import BACKUPS_ON, LEAK_MARKER, MOCK_PASSWORD_PREFIX, RESTORE, STACKS, run_stack
+from tests.monitoring import crds as prometheus_operator_crds
 
 KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 
@@ -35,6 +37,9 @@ def written(run: ProgramRun, out: Path) -> list[dict[str, Any]]:
 def validate(manifest: dict[str, Any]) -> None:
     if crds.is_custom(manifest):
         crds.validate(manifest)
+        return
+    if manifest["apiVersion"] == PROMETHEUS_OPERATOR_API:
+        prometheus_operator_crds.validate(manifest)
         return
     for version in KUBERNETES_VERSIONS:
         kubernetes_validate.validate(manifest, version, strict=True)

@@ -12,9 +12,10 @@ from pulumi.runtime.rpc import is_rpc_secret
 from infra import harness
 from infra.components.database import CNPG_API_VERSION
 from infra.harness import ProgramRun
-from tests.infra.support import LEAK_MARKER, MOCK_PASSWORD_PREFIX, container, pod_spec
+from tests.infra.support import LEAK_MARKER, MOCK_PASSWORD_PREFIX, container, pod_spec, settings_config_map
 
 ROOT = Path(__file__).resolve().parents[2]
+MONITORED = {"dev": False, "staging": True, "prod": True}  # monitoring.enabled per stack (issue 11)
 DIGEST_REF = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
 
 # Issue 3's table of environments.
@@ -46,7 +47,7 @@ def expected(run: ProgramRun) -> dict[str, Any]:
 
 
 def config_data(run: ProgramRun) -> dict[str, str]:
-    data: dict[str, str] = run.one("ConfigMap").inputs["data"]
+    data: dict[str, str] = settings_config_map(run).inputs["data"]
     return data
 
 
@@ -252,13 +253,15 @@ def test_network_policies_isolate_postgres(stack_run: ProgramRun) -> None:
 
 def test_service_accepts_traffic_only_on_its_port(stack_run: ProgramRun) -> None:
     service_pods = stack_run.one("Deployment").inputs["spec"]["selector"]["matchLabels"]
-    (policy,) = [
+    policies = [
         p.inputs["spec"]
         for p in stack_run.of_kind("NetworkPolicy")
         if p.inputs["spec"]["podSelector"]["matchLabels"] == service_pods
     ]
-    assert policy["policyTypes"] == ["Ingress"]
-    assert [r["ports"] for r in policy["ingress"]] == [[{"port": 8000, "protocol": "TCP"}]]
+    assert len(policies) == (2 if MONITORED[stack_run.stack] else 1)  # the scraper's policy adds no port
+    for policy in policies:
+        assert policy["policyTypes"] == ["Ingress"]
+        assert [r["ports"] for r in policy["ingress"]] == [[{"port": 8000, "protocol": "TCP"}]]
 
 
 # --- settings and secrets --------------------------------------------------------------------------
@@ -268,7 +271,7 @@ def test_settings_come_from_a_config_map_and_a_secret(stack_run: ProgramRun) -> 
     c = container(stack_run)
     assert "env" not in c, "settings travel in envFrom, never as literal env values"
     refs = {next(iter(e)): next(iter(e.values()))["name"] for e in c["envFrom"]}
-    assert refs["configMapRef"] == stack_run.one("ConfigMap").inputs["metadata"]["name"]
+    assert refs["configMapRef"] == settings_config_map(stack_run).inputs["metadata"]["name"]
     secret = [s for s in stack_run.of_kind("Secret") if s.inputs["metadata"]["name"] == refs["secretRef"]]
     assert set(harness.masked(secret[0].inputs["stringData"])) == {"DATABASE_URL"}
 
@@ -336,10 +339,14 @@ def test_exports_for_the_pipelines(stack_run: ProgramRun) -> None:
 
 
 def test_every_resource_belongs_to_a_component(stack_run: ProgramRun) -> None:
+    monitoring = {"modelship:index:Monitoring"} if MONITORED[stack_run.stack] else set()
     components = {r.type for r in stack_run.resources if not r.custom}
-    assert components == {"modelship:index:ModelImage", "modelship:index:ModelService", "modelship:index:Database"}
+    assert (
+        components
+        == {"modelship:index:ModelImage", "modelship:index:ModelService", "modelship:index:Database"} | monitoring
+    )
     top_level = {r.type for r in stack_run.resources if r.parent_type == "pulumi:pulumi:Stack"}
-    assert top_level == {"modelship:index:ModelImage", "modelship:index:ModelService"}
+    assert top_level == {"modelship:index:ModelImage", "modelship:index:ModelService"} | monitoring
     for r in stack_run.resources:
         assert r.parent_type, r.name
         assert r.name.startswith("modelship"), f"{r.name}: children are named after their component"

@@ -170,7 +170,7 @@ def test_external_database_takes_the_url_from_secret_config() -> None:
     assert settings[0].inputs["stringData"]["value"]["DATABASE_URL"] == SECRETS["db.url"]
     assert run.exports["databaseHost"] == harness.Export("db.example.com", False)
     assert run.exports["databaseUrl"].secret
-    assert [p.name for p in run.of_kind("NetworkPolicy")] == ["modelship-ingress"]
+    assert [p.name for p in run.of_kind("NetworkPolicy")] == ["modelship-monitoring-scrape", "modelship-ingress"]
     assert LEAK_MARKER not in plaintext(run)
 
 

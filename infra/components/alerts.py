@@ -1,0 +1,170 @@
+"""The Prometheus rules of modelship, as plain data: one generator for the PrometheusRule the stacks
+declare, for `make monitor` and for the tests (promtool and the live drill), so all three load the same rules.
+
+Metric names are the ones service/observability.py exports (a prometheus_client Counter `x` is scraped as
+`x_total`). Every metric selector is written `name{...}` so tests can list the metrics a rule uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+REQUESTS = "modelship_http_requests_total"
+LATENCY = "modelship_http_request_duration_seconds"
+PREDICTIONS = "modelship_predictions_total"
+LOG = "modelship_prediction_log"
+PREDICT_ROUTE = "/predict"
+SERVER_ERROR = 'status=~"5.."'
+
+# Google SRE workbook, "Alerting on SLOs", table 5-8: (long window, short window, burn rate, severity, for).
+BURN_WINDOWS: tuple[tuple[str, str, float, str], ...] = (
+    ("1h", "5m", 14.4, "page"),
+    ("6h", "30m", 6.0, "page"),
+    ("1d", "2h", 3.0, "ticket"),
+    ("3d", "6h", 1.0, "ticket"),
+)
+RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """What the rules depend on; durations are Prometheus durations ("90s", "5m")."""
+
+    matchers: str  # label matchers of the service's series, e.g. 'job="modelship",namespace="modelship-prod"'
+    runbook_url: str  # docs/runbook.md as people read it; each alert links to its own section
+    availability_slo: float  # percent of /predict answers that are not 5xx
+    latency_slo: float  # percent of /predict answers faster than latency_threshold_s
+    latency_threshold_s: float  # a bucket boundary of the request-latency histogram
+    oldest_unflushed_s: float
+    backlog_for: str
+    spool_max_bytes: int
+    spool_percent: int
+    rollout_window: str  # longer than any rollout takes: the Deployment's progress deadline is 10 min
+    not_ready_for: str = "5m"
+    write_errors_for: str = "10m"
+    rps_metric: str = ""  # when set, a per-pod requests/s series of this name for the HPA's Pods metric
+    evaluation_interval: str = "30s"
+
+
+def le_label(seconds: float) -> str:
+    """The `le` label prometheus_client writes for a bucket bound (floatToGoString: 0.25 -> "0.25", 1 -> "1.0")."""
+    return repr(float(seconds))
+
+
+def rule_groups(s: RuleSettings) -> list[dict[str, Any]]:
+    """The `groups:` of a Prometheus rule file (and of a PrometheusRule's spec)."""
+    groups = [
+        {"name": "modelship-slo-recording", "interval": s.evaluation_interval, "rules": _slo_recording(s)},
+        {"name": "modelship-slo-alerts", "interval": s.evaluation_interval, "rules": _slo_alerts(s)},
+        {"name": "modelship-prediction-log", "interval": s.evaluation_interval, "rules": _log_alerts(s)},
+        {"name": "modelship-pods", "interval": s.evaluation_interval, "rules": _pod_alerts(s)},
+    ]
+    if s.rps_metric:
+        groups.append({"name": "modelship-autoscaling", "interval": s.evaluation_interval, "rules": [_rps(s)]})
+    return groups
+
+
+def alert_names(s: RuleSettings) -> list[str]:
+    return [r["alert"] for g in rule_groups(s) for r in g["rules"] if "alert" in r]
+
+
+def _sel(s: RuleSettings, *extra: str) -> str:
+    return "{" + ",".join(m for m in (s.matchers, *extra) if m) + "}"
+
+
+def _route(s: RuleSettings, *extra: str) -> str:
+    return _sel(s, f'route="{PREDICT_ROUTE}"', *extra)
+
+
+def _error_ratio(s: RuleSettings, window: str) -> str:
+    bad = f"sum by (namespace) (rate({REQUESTS}{_route(s, SERVER_ERROR)}[{window}]))"
+    total = f"sum by (namespace) (rate({REQUESTS}{_route(s)}[{window}]))"
+    return f"{bad} / {total}"
+
+
+def _slow_ratio(s: RuleSettings, window: str) -> str:
+    le = f'le="{le_label(s.latency_threshold_s)}"'
+    fast = f"sum by (namespace) (rate({LATENCY}_bucket{_route(s, le)}[{window}]))"
+    total = f"sum by (namespace) (rate({LATENCY}_count{_route(s)}[{window}]))"
+    return f"1 - ({fast} / {total})"
+
+
+def _slo_recording(s: RuleSettings) -> list[dict[str, Any]]:
+    rules = [{"record": f"modelship:predict_errors:ratio_rate{w}", "expr": _error_ratio(s, w)} for w in RATE_WINDOWS]
+    rules += [{"record": f"modelship:predict_slow:ratio_rate{w}", "expr": _slow_ratio(s, w)} for w in RATE_WINDOWS]
+    return rules
+
+
+def _burn(series: str, budget: float, severity: str) -> str:
+    """Both windows of each pair above the pair's burn rate (the workbook's multiwindow condition)."""
+    pairs = [
+        f"({series}{long} > ({rate} * {budget:g}) and {series}{short} > ({rate} * {budget:g}))"
+        for long, short, rate, sev in BURN_WINDOWS
+        if sev == severity
+    ]
+    return " or ".join(pairs)
+
+
+def _slo_alerts(s: RuleSettings) -> list[dict[str, Any]]:
+    availability = 1 - s.availability_slo / 100
+    latency = 1 - s.latency_slo / 100
+    errors, slow = "modelship:predict_errors:ratio_rate", "modelship:predict_slow:ratio_rate"
+    ms = f"{s.latency_threshold_s * 1000:g} ms"
+    return [
+        _alert(s, "ModelshipAvailabilityBurnFast", _burn(errors, availability, "page"), "2m", "page",
+               f"/predict is burning its {s.availability_slo:g}% availability budget fast (5xx answers)"),
+        _alert(s, "ModelshipAvailabilityBurnSlow", _burn(errors, availability, "ticket"), "1h", "ticket",
+               f"/predict is burning its {s.availability_slo:g}% availability budget over days (5xx answers)"),
+        _alert(s, "ModelshipLatencyBurnFast", _burn(slow, latency, "page"), "2m", "page",
+               f"/predict answers slower than {ms} are burning the {s.latency_slo:g}% latency budget fast"),
+        _alert(s, "ModelshipLatencyBurnSlow", _burn(slow, latency, "ticket"), "1h", "ticket",
+               f"/predict answers slower than {ms} are burning the {s.latency_slo:g}% latency budget over days"),
+    ]  # fmt: skip
+
+
+def _log_alerts(s: RuleSettings) -> list[dict[str, Any]]:
+    spool_bytes = int(s.spool_max_bytes * s.spool_percent / 100)
+    return [
+        _alert(s, "ModelshipPredictionLogBacklog",
+               f"{LOG}_oldest_unflushed_seconds{_sel(s)} > {s.oldest_unflushed_s:g}", s.backlog_for, "page",
+               f"A pod holds predictions older than {s.oldest_unflushed_s:g}s that are not in Postgres yet"),
+        _alert(s, "ModelshipSpoolFilling", f"{LOG}_spool_bytes{_sel(s)} > {spool_bytes}", s.backlog_for, "page",
+               f"A pod's local spool is above {s.spool_percent}% of its {s.spool_max_bytes}-byte limit"),
+        _alert(s, "ModelshipPredictionLogWriteErrors", f"rate({LOG}_write_errors_total{_sel(s)}[5m]) > 0",
+               s.write_errors_for, "ticket",
+               f"Writes of the prediction log to Postgres keep failing (for {s.write_errors_for})"),
+    ]  # fmt: skip
+
+
+def _pod_alerts(s: RuleSettings) -> list[dict[str, Any]]:
+    # The three reasons /ready says no, seen from outside: not scraped at all, model not loaded, spool full.
+    not_ready = (
+        f"(up{_sel(s)} == 0) or ({LOG}_model_loaded{_sel(s)} == 0)"
+        f" or ({LOG}_spool_bytes{_sel(s)} >= {s.spool_max_bytes})"
+    )
+    versions = f"count by (namespace) (count by (namespace, model_version) (rate({PREDICTIONS}{_sel(s)}[5m]) > 0))"
+    return [
+        _alert(s, "ModelshipPodNotReady", not_ready, s.not_ready_for, "ticket",
+               f"A modelship pod has not been ready for {s.not_ready_for}"),
+        _alert(s, "ModelshipMixedModelVersions", f"{versions} > 1", s.rollout_window, "ticket",
+               f"More than one model version has answered for longer than a rollout takes ({s.rollout_window})"),
+    ]  # fmt: skip
+
+
+def _rps(s: RuleSettings) -> dict[str, Any]:
+    # prometheus-adapter serves this series to the HPA as a Pods metric under the same name (hpa.rpsMetric).
+    return {
+        "record": s.rps_metric,
+        "expr": f"sum by (namespace, pod) (rate({REQUESTS}{_route(s)}[1m]))",
+    }
+
+
+def _alert(s: RuleSettings, name: str, expr: str, for_: str, severity: str, summary: str) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": for_,
+        "labels": {"severity": severity},
+        "annotations": {"summary": summary, "runbook_url": f"{s.runbook_url}#{name.lower()}"},
+    }

@@ -15,6 +15,7 @@ URL ?= http://127.0.0.1:$(PORT)
 PYTEST_ARGS ?=
 
 .PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean
+.PHONY: docker-engine container-test
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -45,7 +46,7 @@ lint: venv ## ruff, bandit, hadolint, workflow schema and shellcheck
 typecheck: venv ## mypy --strict on model, service, pipelines
 	$(VENV)/bin/mypy
 
-test: venv lint typecheck ## The whole suite: lint, types, unit, integration, e2e, fault drills
+test: venv lint typecheck docker-engine ## The whole suite: lint, types, unit, integration, e2e, fault drills
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 faults: venv ## Only the fault drills
@@ -62,3 +63,10 @@ bench: venv ## Side-by-side benchmark of the service against baselines
 
 clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache
+
+# ---- container: the serving image built and run on a real Docker engine ----------------------------
+docker-engine: ## Install Debian's docker.io/docker-compose/debootstrap if missing; start dockerd if none answers
+	bash tests/container/engine.sh
+
+container-test: venv docker-engine ## Build the serving image and run it for real (marker `container`)
+	$(PY) -m pytest -m container tests/container $(PYTEST_ARGS)

@@ -64,7 +64,8 @@ ARG MODEL_VERSION=""
 ARG MODEL_SHA256=""
 ARG GIT_REVISION=""
 ARG CREATED=""
-ARG SOURCE=https://github.com/modelship/modelship
+# The repository URL (`git config remote.origin.url`, which `make image` passes); empty for a checkout without one.
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="modelship" \
       org.opencontainers.image.description="scikit-learn prediction service with a durable Postgres prediction log" \
       org.opencontainers.image.version="${MODEL_VERSION}" \

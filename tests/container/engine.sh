@@ -6,8 +6,12 @@ set -euo pipefail
 
 LOG=${DOCKERD_LOG:-/var/log/modelship-dockerd.log}
 
+# A machine with its own engine (Docker CE on a CI runner) keeps it: docker.io would conflict with it.
+wanted=(debootstrap)
+command -v dockerd >/dev/null || wanted+=(docker.io)
+docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || wanted+=(docker-compose)
 missing=()
-for pkg in docker.io docker-compose debootstrap; do
+for pkg in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

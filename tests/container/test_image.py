@@ -192,6 +192,26 @@ def test_labels_are_complete_and_agree_with_the_manifest(image: Image) -> None:
     assert f"MODELSHIP_ALLOWED_ARTIFACT_SHA256={image.manifest['artifact']['sha256']}" in env  # type: ignore[index]
 
 
+def test_a_pyproject_edit_that_keeps_the_pins_reuses_the_dependency_layer(
+    image: Image, house: Path, tmp_path: Path
+) -> None:
+    build = make_context(tmp_path / "ctx", house)
+    pyproject = build.context / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("line-length = 120", "line-length = 119"))
+    tag = f"{RUN_ID}:pyproject-edit"
+    done, _ = build.build(tag)
+    try:
+        assert done.returncode == 0, done.stderr[-2000:]
+        steps = re.findall(r"^(#\d+) \[(\w+) [^\]]*\] (RUN|COPY)[^\n]*$", done.stderr, re.M)
+        cached = set(re.findall(r"^(#\d+) CACHED$", done.stderr, re.M))
+        stage_of = {number: stage for number, stage, _ in steps}
+        assert any(stage == "lock" and number not in cached for number, stage in stage_of.items()), done.stderr
+        deps = [number for number, stage in stage_of.items() if stage == "deps"]
+        assert deps and all(number in cached for number in deps), done.stderr
+    finally:
+        docker("image", "rm", "-f", tag, check=False)
+
+
 def test_a_contradicting_model_version_fails_the_build(image: Image, context: Build) -> None:
     done, _ = context.build(f"{RUN_ID}:liar", MODEL_VERSION="local")
     assert done.returncode != 0
@@ -264,18 +284,20 @@ def test_build_secrets_never_reach_the_image(image: Image, tmp_path: Path) -> No
 
 
 def test_docker_compose_up_serves_and_logs(image: Image, tmp_path: Path) -> None:
-    compose = shutil.which("docker-compose")
-    assert compose, "make docker-engine installs Debian's docker-compose"
+    # Compose v2 when the plugin is there, else Debian's docker-compose 1.29 (make docker-engine installs it).
+    v2 = subprocess.run([DOCKER, "compose", "version"], capture_output=True, check=False).returncode == 0
+    compose = [DOCKER, "compose"] if v2 else [shutil.which("docker-compose") or "docker-compose"]
     project = f"{RUN_ID}-compose".replace(":", "")
     port = free_port()
     env = {**os.environ, **{k: v for k, v in image.build_args.items() if k != "PYTHON_IMAGE"},
            "IMAGE": image.tag, "POSTGRES_IMAGE": POSTGRES_STANDIN, "PORT": str(port)}  # fmt: skip
-    argv = [compose, "-p", project, "-f", str(ROOT / "docker-compose.yml")]
+    argv = [*compose, "-p", project, "-f", str(ROOT / "docker-compose.yml")]
     try:
         up = subprocess.run([*argv, "up", "-d", "--no-build"], env=env, capture_output=True, text=True, timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr
         url = f"http://127.0.0.1:{port}"
-        running = Running(f"{project}_modelship_1", url)
+        container = subprocess.run([*argv, "ps", "-q", "modelship"], env=env, capture_output=True, text=True)
+        running = Running(container.stdout.strip(), url)
         assert wait_for(running.ready, 180), running.logs()
         rid = f"compose-{uuid.uuid4().hex}"
         response = httpx.post(url + "/predict", json=SEED_REQUESTS[0], headers={"x-request-id": rid}, timeout=10)

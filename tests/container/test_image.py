@@ -197,7 +197,8 @@ def test_a_pyproject_edit_that_keeps_the_pins_reuses_the_dependency_layer(
 ) -> None:
     build = make_context(tmp_path / "ctx", house)
     pyproject = build.context / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text().replace("line-length = 120", "line-length = 119"))
+    # A setting no runtime pin depends on, unique per session so an earlier session's cache cannot answer.
+    pyproject.write_text(pyproject.read_text().replace("line-length = 120", f"line-length = 120  # {RUN_ID}"))
     tag = f"{RUN_ID}:pyproject-edit"
     done, _ = build.build(tag)
     try:

@@ -56,8 +56,10 @@ def refused(service: Running, timeout: float = 60) -> str:
 # --- hardening and health ---------------------------------------------------------------------------
 
 
-def test_runs_non_root_on_a_read_only_root_without_capabilities(image: Image, run_service) -> None:  # type: ignore[no-untyped-def]
+def test_runs_non_root_on_a_read_only_root_without_capabilities_and_goes_healthy(image: Image, run_service) -> None:  # type: ignore[no-untyped-def]
     service = started(run_service(image.tag))
+    # The image's HEALTHCHECK command; only its interval is shortened (--health-interval) to keep the test short.
+    assert wait_for(lambda: service.state(".State.Health.Status") == "healthy", 120), service.logs()
     status = docker("exec", service.name, "cat", "/proc/1/status").stdout
     assert re.search(r"^Uid:\s+10001\s+10001\s+10001\s+10001$", status, re.M), status
     assert re.search(r"^CapEff:\s+0+$", status, re.M) and re.search(r"^CapPrm:\s+0+$", status, re.M), status
@@ -66,12 +68,6 @@ def test_runs_non_root_on_a_read_only_root_without_capabilities(image: Image, ru
     assert root and root[0].split()[3].split(",")[0] == "ro", root
     write = docker("exec", service.name, "python", "-c", "open('/opt/modelship/x', 'w')", check=False)
     assert write.returncode != 0 and "Read-only file system" in write.stderr, write.stderr
-
-
-def test_healthcheck_reaches_healthy(image: Image, run_service) -> None:  # type: ignore[no-untyped-def]
-    # The image's HEALTHCHECK command; only its interval is shortened (--health-interval) to keep the test short.
-    service = run_service(image.tag)
-    assert wait_for(lambda: service.state(".State.Health.Status") == "healthy", 120), service.logs()
 
 
 # --- serving and the durable log --------------------------------------------------------------------

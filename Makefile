@@ -16,14 +16,20 @@ PYTEST_ARGS ?=
 PROM_PORT ?= 9090
 
 .PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean scan prometheus monitor monitoring
+.PHONY: docker-engine container-test lock lock-check image compose-up compose-down
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly what uv.lock pins (runtime + the dev extra); a pyproject.toml the lock does not match
+# stops here with the one command that fixes it. uv itself is pinned too; --inexact keeps pip and uv.
+UV_VERSION ?= 0.13.9
+UV := $(VENV)/bin/uv
+$(VENV)/.installed: pyproject.toml uv.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[dev]'
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(UV) lock --check -q || { echo "uv.lock does not match pyproject.toml: run \`make lock\` and commit uv.lock" >&2; exit 1; }
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --frozen --inexact --extra dev
 	touch $@
 
 venv: $(VENV)/.installed ## Create the virtualenv and install everything
@@ -46,7 +52,7 @@ lint: venv ## ruff, bandit, hadolint, workflow schema and shellcheck
 typecheck: venv ## mypy --strict on model, service, pipelines
 	$(VENV)/bin/mypy
 
-test: venv prometheus lint typecheck scan ## The whole suite: lint, types, scan, unit, integration, e2e, fault drills
+test: venv lock-check prometheus docker-engine lint typecheck scan ## The whole suite: lint, types, scan, unit, integration, e2e, container, fault drills
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 faults: venv ## Only the fault drills
@@ -88,3 +94,42 @@ monitor: venv prometheus ## Real Prometheus on 127.0.0.1:9090 scraping `make up`
 
 monitoring: venv prometheus ## Monitoring tests: promtool rules, dashboard PromQL, CRD schemas, live alert drill
 	$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)
+# ---- container: the serving image built and run on a real Docker engine ----------------------------
+docker-engine: ## Install Debian's docker.io/docker-compose/debootstrap if missing; start dockerd if none answers
+	bash tests/container/engine.sh
+
+# A client that does BuildKit: a newer docker CLI without the buildx plugin refuses; Debian's 20.10 does it.
+DOCKER ?= $(shell docker buildx version >/dev/null 2>&1 && echo docker || echo /usr/bin/docker)
+IMAGE ?= modelship:local
+MODEL_DIR ?= $(firstword $(shell ls -td $(ARTIFACTS)/$(RECIPE)-* 2>/dev/null))
+# The machine's CA bundle as a BuildKit secret: pip trusts a TLS-intercepting proxy it knows; never in a layer.
+CA_BUNDLE ?= $(wildcard /etc/ssl/certs/ca-certificates.crt)
+BUILD_FLAGS ?=
+comma := ,
+
+image: venv docker-engine ## Build the serving image of MODEL_DIR (default: newest RECIPE artifact) as IMAGE
+	@test -n "$(MODEL_DIR)" || { echo "no artifact: run \`make train\` or pass MODEL_DIR=artifacts/<version>" >&2; exit 1; }
+	DOCKER_BUILDKIT=1 $(DOCKER) build $$($(PY) -W ignore::RuntimeWarning -m infra.components.image $(MODEL_DIR)) \
+		$(if $(CA_BUNDLE),--secret id=ca_bundle$(comma)src=$(CA_BUNDLE)) $(BUILD_FLAGS) -t $(IMAGE) .
+
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# The image is built by `make image` (BuildKit, secrets); compose then runs it with the manifest's values.
+compose-up: image ## Build, then run the service and Postgres with docker-compose (stop: make compose-down)
+	export $$($(PY) -W ignore::RuntimeWarning -m infra.components.image $(MODEL_DIR) | sed 's/--build-arg //g') \
+		IMAGE=$(IMAGE) && $(COMPOSE) up -d --no-build
+
+compose-down: ## Stop the compose stack (keeps its volumes)
+	MODEL_DIR=- MODEL_VERSION=- MODEL_SHA256=- GIT_REVISION=- CREATED=- $(COMPOSE) down
+
+container-test: venv docker-engine ## Build the serving image and run it for real (marker `container`)
+	$(PY) -m pytest -m container tests/container $(PYTEST_ARGS)
+
+# ---- the lockfile: one command to re-lock after editing pyproject.toml ------------------------------
+lock: ## Re-resolve uv.lock from pyproject.toml (run after adding or changing a dependency), then sync .venv
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv==$(UV_VERSION)
+	$(UV) lock
+	$(MAKE) venv
+
+lock-check: venv ## Fail when pyproject.toml and uv.lock disagree
+	$(UV) lock --check

@@ -20,6 +20,7 @@ from infra.components import (  # noqa: E402
     ModelService,
     ModelServiceArgs,
 )
+from infra.components.image import artifact_sha256  # noqa: E402
 from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
 
 cfg = config.load(pulumi.Config(), pulumi.get_stack())
@@ -70,6 +71,7 @@ service = ModelService(
         gpu=gpu_pool.scheduling if gpu_pool else None,
         gpu_pool=gpu_pool,
         protect=cfg.protect,
+        artifact_sha256=artifact_sha256(i.artifact_dir),
     ),
 )
 

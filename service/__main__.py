@@ -98,7 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     retention.add_argument("--data-dir", type=Path, default=data_dir)
     args = parser.parse_args(argv)
     handlers = {"up": _up, "migrate": _migrate, "db-stop": _db_stop, "retention": _retention}
-    return handlers[args.command](args)
+    from service.embedded_pg import EmbeddedPostgresError
+
+    try:
+        return handlers[args.command](args)
+    except EmbeddedPostgresError as exc:  # e.g. no DATABASE_URL in the image: one line, not a traceback
+        print(f"modelship: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ logger = logging.getLogger("modelship.app")
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    _require_a_database(settings)
     configure_logging(settings.log_level)
     keys = load_keys(settings.api_keys_file) if settings.api_keys_file else None
     access_log = AccessLog() if settings.access_log else None
@@ -60,6 +61,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
     return app
+
+
+def _require_a_database(settings: Settings) -> None:
+    """No DATABASE_URL and nothing to embed (the image): one line and exit, not a traceback per restart."""
+    from service import embedded_pg
+
+    if settings.database_url is None and not embedded_pg.available():
+        raise SystemExit(f"modelship: {embedded_pg.NO_DATABASE}")
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,12 @@ import warnings
 from pathlib import Path
 
 SYSTEM_USER = "pgserver"
+# One line, as the serving image prints it and exits: there is no PostgreSQL in it to embed.
+NO_DATABASE = (
+    "DATABASE_URL is required here: there is no PostgreSQL to start an embedded one (the serving image has none). "
+    "Set it, e.g. docker run -e DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DBNAME; on a laptop `make venv` "
+    "installs pgserver for the embedded one"
+)
 
 
 class EmbeddedPostgresError(RuntimeError):
@@ -37,11 +43,17 @@ def _bin_dir() -> Path:
     except ImportError:
         candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
         if not candidates:
-            raise EmbeddedPostgresError(
-                "no PostgreSQL binaries: install the dev extras (`pip install -e .[dev]`, which brings "
-                "pgserver) or set DATABASE_URL"
-            ) from None
+            raise EmbeddedPostgresError(NO_DATABASE) from None
         return candidates[-1]
+
+
+def available() -> bool:
+    """Whether an embedded PostgreSQL can start here: never in the serving image, which has no binaries."""
+    try:
+        _bin_dir()
+    except EmbeddedPostgresError:
+        return False
+    return True
 
 
 def free_port() -> int:

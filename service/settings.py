@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "MODELSHIP_DATABASE_URL"),
-        description="libpq URL of the prediction log; unset starts an embedded PostgreSQL",
+        description="libpq URL of the prediction log; required in the image, unset elsewhere: embedded PostgreSQL",
     )
     data_dir: Path = Field(Path(".modelship"), description="Embedded PostgreSQL data (pg/) and default spool")
     spool_dir: Path | None = Field(None, description="Durable spool while Postgres is down (default data_dir/spool)")

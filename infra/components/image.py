@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,9 +64,39 @@ def build_args(args: ModelImageArgs) -> dict[str, str]:
         "MODEL_DIR": context_relative(args.artifact_dir),
         "MODEL_VERSION": args.model_version,
         "GIT_REVISION": args.git_revision,
+        **label_args(args.artifact_dir, args.git_revision),
     }
     if args.base_image:
         values["BASE_IMAGE"] = args.base_image
+    return values
+
+
+def artifact_sha256(artifact_dir: str) -> str:
+    """model.joblib's sha256 as the artifact's manifest records it; "" when the folder is not here (a
+    promote or rollback by digest: the image then still pins its own model, see the Dockerfile)."""
+    path = Path(artifact_dir) if Path(artifact_dir).is_absolute() else REPO_ROOT / artifact_dir
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return str(json.loads((path / "manifest.json").read_text())["artifact"]["sha256"])
+    return ""
+
+
+def label_args(artifact_dir: str, git_revision: str) -> dict[str, str]:
+    """MODEL_SHA256 from the artifact's manifest, CREATED and SOURCE from git; each only when known.
+
+    CREATED is the commit time, not the wall clock (as SOURCE_DATE_EPOCH does for reproducible builds): a
+    label that changed on every build would give every `pulumi up` a new digest and a rollout. The
+    Dockerfile's build check refuses an empty or contradicting MODEL_SHA256 and an empty CREATED.
+    """
+    values: dict[str, str] = {}
+    if sha256 := artifact_sha256(artifact_dir):
+        values["MODEL_SHA256"] = sha256
+    for key, argv in (
+        ("CREATED", ["git", "show", "-s", "--format=%cI", git_revision]),
+        ("SOURCE", ["git", "config", "--get", "remote.origin.url"]),
+    ):
+        done = subprocess.run(argv, cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+        if done.returncode == 0 and done.stdout.strip():
+            values[key] = done.stdout.strip()
     return values
 
 
@@ -96,3 +130,23 @@ def _require_digest(ref: str) -> str:
     if not _DIGEST_REF.match(ref or ""):
         raise ValueError(f"the pushed image has no repo@sha256 digest (got {ref!r}); is the registry reachable?")
     return ref
+
+
+if __name__ == "__main__":
+    # `python -m infra.components.image ARTIFACT_DIR [REVISION]`: the --build-arg words `make image` passes.
+    folder, revision = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "HEAD"
+    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    rev = subprocess.run(["git", "rev-parse", revision], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    found = build_args(
+        ModelImageArgs(
+            repository="",
+            model_version=manifest["version"],
+            artifact_dir=folder,
+            git_revision=rev.stdout.strip(),
+            platform="",
+            registry_server="",
+            registry_username="",
+            registry_password="",
+        )
+    )
+    print(" ".join(f"--build-arg {key}={value}" for key, value in found.items()))

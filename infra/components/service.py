@@ -31,6 +31,7 @@ class ModelServiceArgs:
     gpu: GpuScheduling | None = None
     gpu_pool: pulumi.Resource | None = None  # the Deployment waits for it: GPU pods would sit Pending
     protect: bool = False  # Pulumi-protect the Namespace and the database's Cluster (the `protect` setting)
+    artifact_sha256: str = ""  # the served model.joblib, from its manifest: the allow-list unless one is set
 
 
 class ModelService(pulumi.ComponentResource):
@@ -142,8 +143,11 @@ class ModelService(pulumi.ComponentResource):
             "MODELSHIP_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
             "MODELSHIP_LOG_LEVEL": s.log_level,
         }
-        if s.allowed_artifact_sha256:
-            data["MODELSHIP_ALLOWED_ARTIFACT_SHA256"] = s.allowed_artifact_sha256
+        # An explicit allow-list wins; otherwise only the artifact this stack serves may be unpickled, so an
+        # image whose model.joblib and manifest were swapped together does not serve.
+        allowed = s.allowed_artifact_sha256 if s.allowed_artifact_sha256 else self._args.artifact_sha256
+        if allowed:
+            data["MODELSHIP_ALLOWED_ARTIFACT_SHA256"] = allowed
         if s.auth_required:
             data["MODELSHIP_API_KEYS_FILE"] = workload.API_KEYS_FILE
         return data

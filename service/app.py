@@ -29,6 +29,7 @@ from service.schemas import example_instance, instance_schema
 from service.settings import Settings
 from service.spool import Spool
 from service.state import AppState
+from service.v2 import router as v2_router
 from service.validation import InstanceValidator
 
 logger = logging.getLogger("modelship.app")
@@ -48,8 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.modelship = state
     app.include_router(router)
+    app.include_router(v2_router)  # Open Inference Protocol v2
     _install_error_handlers(app)
-    routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes]) - {""}
+    routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes, *v2_router.routes]) - {""}
     app.add_middleware(PredictEndpoint, state=state)  # inside RequestContext, which adds the request id
     app.add_middleware(
         RequestContext,

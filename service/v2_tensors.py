@@ -91,7 +91,7 @@ def _header(item: Any, k: int) -> tuple[str, list[int], np.dtype[Any], Any, int 
         raise bad("name must be a string", f"{where}.name")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise bad(f"input {name!r}: shape must be a list of non-negative integers, got {shape!r}", f"{where}.shape")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise bad(f"input {name!r}: datatype must be one of {sorted(DATATYPES)}, got {datatype!r}",
                   f"{where}.datatype")  # fmt: skip
     parameters = item.get("parameters") or {}
@@ -109,7 +109,7 @@ def _from_json(data: list[Any], dtype: np.dtype[Any], shape: list[int], name: st
     where = f"body.inputs.{k}.data"
     try:
         raw = np.asarray(data)  # no dtype: strings, booleans and ragged nesting must not be coerced
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, TypeError, RecursionError):
         raise bad(f"input {name!r}: data must be numbers in a regular (not ragged) nesting", where) from None
     kind = raw.dtype.kind
     if raw.size and (kind not in "iuf" or (dtype.kind == "i" and kind == "f")):

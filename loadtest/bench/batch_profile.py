@@ -30,10 +30,10 @@ from model.train import train
 from service import db
 from service.columnar import check_matrix
 from service.embedded_pg import EmbeddedPostgres
-from service.predict import parse, split_instances
+from service.predict import parse
 from service.predictor import Predictor
-from service.validation import InstanceValidator
 from service.v2_tensors import decode
+from service.validation import InstanceValidator
 
 BATCH = 100
 
@@ -56,7 +56,7 @@ def _time(stages: dict[str, Callable[[], Any]], seconds: float) -> dict[str, lis
 
 
 def profile_stages(model_dir: Path, seconds: float) -> None:
-    estimator, manifest = load_model(model_dir)
+    _, manifest = load_model(model_dir)
     predictor = Predictor.load(model_dir, frozenset())
     validator = InstanceValidator(manifest["features"], "reject")
     spec = parse_manifest(manifest)
@@ -64,21 +64,19 @@ def profile_stages(model_dir: Path, seconds: float) -> None:
     instances = [random_instance(spec, rng) for _ in range(BATCH)]
     body = orjson.dumps({"instances": instances})
     rows = [[inst[n] for n in validator.names] for inst in instances]
-    v2_body = orjson.dumps({"inputs": [{"name": "input", "datatype": "FP64", "shape": [BATCH, len(rows[0])],
-                                        "data": rows}]})  # fmt: skip
+    tensor = {"name": "input", "datatype": "FP64", "shape": [BATCH, len(rows[0])], "data": rows}
+    v2_body = orjson.dumps({"inputs": [tensor]})
     checked = validator.check(instances, ("body", "instances"))
     outputs = predictor.predict_now(np.asarray(checked.rows))
-    stages = {
+    matrix = np.asarray(rows, dtype=np.float64)
+    stages: dict[str, Callable[[], Any]] = {
         "row path: parse (orjson + duplicate-key count)": lambda: parse(body),
-        "row path: validate per value": lambda: validator.check(split_instances(parse(body), validator.names,
-                                                                                1000)[0], ("body", "instances")),  # fmt: skip
+        "row path: validate per value": lambda: validator.check(instances, ("body", "instances")),
         "row path: model call + per-row dicts": lambda: predictor.predict_now(np.asarray(checked.rows)),
-        "row path: log row + response JSON": lambda: (orjson.dumps(instances), orjson.dumps(outputs),
-                                                      orjson.dumps({"predictions": outputs})),  # fmt: skip
+        "row path: log row + response JSON": lambda: (orjson.dumps(instances), orjson.dumps(outputs)),
         "columnar: parse + decode to matrix": lambda: decode(parse(v2_body), None, validator.names, 1000),
-        "columnar: vectorized checks": lambda: check_matrix(validator, np.asarray(rows, dtype=np.float64),
-                                                             lambda i, f: ("body", i, f)),  # fmt: skip
-        "columnar: model call (raw array)": lambda: predictor.compute(np.asarray(rows, dtype=np.float64)),
+        "columnar: vectorized checks": lambda: check_matrix(validator, matrix, lambda i, f: ("body", i, f)),
+        "columnar: model call (raw array)": lambda: predictor.compute(matrix),
     }
     pauses: list[float] = []
     started: list[float] = []

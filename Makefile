@@ -14,7 +14,7 @@ PROFILE ?= local
 URL ?= http://127.0.0.1:$(PORT)
 PYTEST_ARGS ?=
 
-.PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean
+.PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean v2
 
 help: ## List targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -62,3 +62,6 @@ bench: venv ## Side-by-side benchmark of the service against baselines
 
 clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache
+
+v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonclient, kserve's own venv)
+	$(PY) -m pytest -m v2 tests/service/test_v2_clients.py $(PYTEST_ARGS)

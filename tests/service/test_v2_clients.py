@@ -23,7 +23,7 @@ from tritonclient.utils import InferenceServerException
 from model.artifact import load_model
 from tests.conftest import LiveService, start_service, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.v2]
 KEYS = "client predict,read secret-client\nreader read secret-reader\n"
 AUTH = {"Authorization": "Bearer secret-client"}
 

@@ -28,7 +28,7 @@ from loadtest.checks import parse_manifest, random_instance
 from model.artifact import load_model
 from model.train import train
 from service import db
-from service.columnar import check_matrix
+from service.columnar import check_instances, check_matrix
 from service.embedded_pg import EmbeddedPostgres
 from service.predict import parse
 from service.predictor import Predictor
@@ -72,6 +72,7 @@ def profile_stages(model_dir: Path, seconds: float) -> None:
     stages: dict[str, Callable[[], Any]] = {
         "row path: parse (orjson + duplicate-key count)": lambda: parse(body),
         "row path: validate per value": lambda: validator.check(instances, ("body", "instances")),
+        "row path: validate column-wise (check_instances)": lambda: check_instances(validator, instances, ("body",)),
         "row path: model call + per-row dicts": lambda: predictor.predict_now(np.asarray(checked.rows)),
         "row path: log row + response JSON": lambda: (orjson.dumps(instances), orjson.dumps(outputs)),
         "columnar: parse + decode to matrix": lambda: decode(parse(v2_body), None, validator.names, 1000),

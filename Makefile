@@ -58,7 +58,7 @@ loadtest: venv ## Locust SLO gate: make loadtest URL=http://... PROFILE=local
 	$(PY) -m loadtest --url $(URL) --profile $(PROFILE) --out reports/loadtest
 
 bench: venv ## Side-by-side benchmark of the service against baselines
-	$(PY) -m loadtest.bench --out reports/bench
+	$(PY) -m loadtest.bench --out reports/bench $(if $(PEERS),--peers $(PEERS))
 
 clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache

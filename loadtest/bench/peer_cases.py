@@ -66,8 +66,10 @@ def _mlserver(key: str, model_dir: Path, name: str, workers: int, scratch: Path,
         settings |= {"max_batch_size": 32, "max_batch_time": 0.002}
     (folder / "model-settings.json").write_text(json.dumps(settings))
     mlserver = ensure_venv("mlserver").with_name("mlserver")
-    # MLServer reads its ports from MLSERVER_* variables; gRPC and metrics get the next two ports.
-    script = (f"MLSERVER_HTTP_PORT={{port}} MLSERVER_GRPC_PORT=$(({{port}}+1)) MLSERVER_METRICS_PORT=$(({{port}}+2)) "
+    # MLServer reads its settings from MLSERVER_* variables. Its metrics server is off: with parallel
+    # workers here it tried to bind its port twice and the server exited (mlserver/server.py starts it
+    # only when `metrics_endpoint` is set). gRPC gets the next port.
+    script = (f"MLSERVER_HTTP_PORT={{port}} MLSERVER_GRPC_PORT=$(({{port}}+1)) MLSERVER_METRICS_ENDPOINT= "
               f"MLSERVER_PARALLEL_WORKERS={workers} exec {mlserver} start {folder}")  # fmt: skip
     return ServerSpec(key, "MLServer 1.7.1", ("sh", "-c", script), {}, ready_path=f"/v2/models/{name}/ready")
 

@@ -29,6 +29,7 @@ from service.schemas import example_instance, instance_schema
 from service.settings import Settings
 from service.spool import Spool
 from service.state import AppState
+from service.v2 import V2_KEYED_PATHS
 from service.v2 import router as v2_router
 from service.validation import InstanceValidator
 
@@ -206,7 +207,7 @@ def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
     }
     if st.auth.enabled:
         schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        for path in ("/predict", "/predictions", "/model"):
+        for path in ("/predict", "/predictions", "/model", *V2_KEYED_PATHS):
             for operation in schema["paths"][path].values():
                 operation["security"] = [{"bearer": []}]
     app.openapi_schema = schema

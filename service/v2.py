@@ -39,6 +39,9 @@ from service.v2_tensors import Request as InferRequest
 from service.v2_tensors import bad, decode
 
 router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
+# The routes that need an API key when keys are on (documented as such in OpenAPI by the app).
+V2_KEYED_PATHS = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}", "/v2/models/{name}/infer",
+                  "/v2/models/{name}/versions/{version}/infer")  # fmt: skip
 JSON_MEDIA = frozenset({"", "application/json", "application/octet-stream"})
 NUMPY = orjson.OPT_SERIALIZE_NUMPY
 

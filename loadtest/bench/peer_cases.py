@@ -59,7 +59,7 @@ def _kserve(key: str, model_dir: Path, name: str, workers: int) -> ServerSpec:
 def _mlserver(key: str, model_dir: Path, name: str, workers: int, scratch: Path, batch: bool) -> ServerSpec:
     """mlserver-sklearn on model.joblib, `parallel_workers` = cores; iris optionally with adaptive batching."""
     folder = scratch / f"mlserver-{key}"
-    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics").mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = {"name": name, "implementation": "mlserver_sklearn.SKLearnModel",
                                 "parameters": {"uri": str(model_dir / "model.joblib")}}  # fmt: skip
     if batch:
@@ -69,8 +69,9 @@ def _mlserver(key: str, model_dir: Path, name: str, workers: int, scratch: Path,
     # MLServer reads its settings from MLSERVER_* variables. Its metrics server is off: with parallel
     # workers here it tried to bind its port twice and the server exited (mlserver/server.py starts it
     # only when `metrics_endpoint` is set). gRPC gets the next port.
-    script = (f"MLSERVER_HTTP_PORT={{port}} MLSERVER_GRPC_PORT=$(({{port}}+1)) MLSERVER_METRICS_ENDPOINT= "
-              f"MLSERVER_PARALLEL_WORKERS={workers} exec {mlserver} start {folder}")  # fmt: skip
+    variables = (f"MLSERVER_HTTP_PORT={{port}} MLSERVER_GRPC_PORT=$(({{port}}+1)) MLSERVER_METRICS_ENDPOINT= "
+                 f"MLSERVER_METRICS_DIR={folder}/metrics MLSERVER_PARALLEL_WORKERS={workers}")  # fmt: skip
+    script = f"{variables} exec {mlserver} start {folder}"
     return ServerSpec(key, "MLServer 1.7.1", ("sh", "-c", script), {}, ready_path=f"/v2/models/{name}/ready")
 
 

@@ -15,7 +15,7 @@ URL ?= http://127.0.0.1:$(PORT)
 PYTEST_ARGS ?=
 PROM_PORT ?= 9090
 
-.PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean scan prometheus monitor monitoring
+.PHONY: help venv train up down test lint typecheck unit faults manifests loadtest bench clean scan prometheus monitor monitoring v2
 .PHONY: docker-engine container-test lock lock-check image compose-up compose-down
 
 help: ## List targets
@@ -65,7 +65,7 @@ loadtest: venv ## Locust SLO gate: make loadtest URL=http://... PROFILE=local
 	$(PY) -m loadtest --url $(URL) --profile $(PROFILE) --out reports/loadtest
 
 bench: venv ## Side-by-side benchmark of the service against baselines
-	$(PY) -m loadtest.bench --out reports/bench
+	$(PY) -m loadtest.bench --out reports/bench $(if $(PEERS),--peers $(PEERS))
 
 clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache
@@ -133,3 +133,5 @@ lock: ## Re-resolve uv.lock from pyproject.toml (run after adding or changing a 
 
 lock-check: venv ## Fail when pyproject.toml and uv.lock disagree
 	$(UV) lock --check
+v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonclient, kserve's own venv)
+	$(PY) -m pytest -m v2 tests/service/test_v2_clients.py $(PYTEST_ARGS)

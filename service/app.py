@@ -29,6 +29,8 @@ from service.schemas import example_instance, instance_schema
 from service.settings import Settings
 from service.spool import Spool
 from service.state import AppState
+from service.v2 import V2_KEYED_PATHS
+from service.v2 import router as v2_router
 from service.validation import InstanceValidator
 
 logger = logging.getLogger("modelship.app")
@@ -49,8 +51,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.modelship = state
     app.include_router(router)
+    app.include_router(v2_router)  # Open Inference Protocol v2
     _install_error_handlers(app)
-    routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes]) - {""}
+    routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes, *v2_router.routes]) - {""}
     app.add_middleware(PredictEndpoint, state=state)  # inside RequestContext, which adds the request id
     app.add_middleware(
         RequestContext,
@@ -213,7 +216,7 @@ def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
     }
     if st.auth.enabled:
         schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        for path in ("/predict", "/predictions", "/model"):
+        for path in ("/predict", "/predictions", "/model", *V2_KEYED_PATHS):
             for operation in schema["paths"][path].values():
                 operation["security"] = [{"bearer": []}]
     app.openapi_schema = schema

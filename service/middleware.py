@@ -60,7 +60,9 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             path = scope["path"]
-            route = path if path in self.routes else "unmatched"
+            # A templated route (/v2/models/{name}/infer) is labelled by its template: bounded cardinality.
+            template = getattr(scope.get("route"), "path", None)
+            route = path if path in self.routes else template if template in self.routes else "unmatched"
             self.metrics.observe(route, scope["method"], status, elapsed)
             if self.access_log is not None:
                 self.access_log.write(

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from service.columnar import check_instances
 from service.errors import BodyTooLarge, InvalidInput, MalformedJSON, NotReady, ServiceError, UnsupportedMediaType
 from service.state import AppState
 from service.validation import kind_of
@@ -33,7 +34,9 @@ async def predict(
         raise NotReady("the model is not loaded yet")
     payload = parse(await read_body(headers, chunks, st.settings.max_body_bytes))
     instances, batch, echo = split_instances(payload, validator.names, st.settings.max_batch)
-    checked = validator.check(instances, ("body", "instances") if batch else ("body",))
+    checked = (
+        check_instances(validator, instances, ("body", "instances")) if batch else validator.check(instances, ("body",))
+    )
     outputs = await predictor.predict(checked.rows)
     st.count_predictions(len(outputs))
     logged_in: Any

@@ -64,18 +64,21 @@ class Predictor:
 
     def predict_now(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """One synchronous model call; the batcher's unit of work."""
+        result = self.compute(rows)
+        if self.task == "classification":
+            return self._labels(result)
+        return [{"prediction": round(v, 2)} for v in result.tolist()]
+
+    def compute(self, rows: np.ndarray) -> np.ndarray:
+        """One model call on validated rows: the values (regression) or the class probabilities."""
         self.model_calls += 1
         if self.engine is not None:
-            result = self.engine(rows)
-            if self.task == "classification":
-                return self._labels(result)
-            return [{"prediction": round(v, 2)} for v in result.tolist()]
+            return self.engine(rows)
         # Inputs were validated as finite; skip sklearn's re-checks on the hot path.
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             if self.task == "classification":
-                return self._labels(self.estimator.predict_proba(rows))
-            values = np.asarray(self.estimator.predict(rows), dtype=np.float64).tolist()
-        return [{"prediction": round(v, 2)} for v in values]
+                return np.asarray(self.estimator.predict_proba(rows))
+            return np.asarray(self.estimator.predict(rows), dtype=np.float64)
 
     def _labels(self, probabilities: np.ndarray) -> list[dict[str, Any]]:
         names = self.classes or [str(c) for c in self.estimator.classes_]

@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         "--no-bytecode-cache", action="store_true",
         help="start servers as this shell would (PYTHONDONTWRITEBYTECODE as set): the slow-start worst case",
     )  # fmt: skip
+    parser.add_argument("--peers", default="", help="comma-separated peers served beside modelship: kserve, mlserver")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)}")
     return parser
 
@@ -49,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := only - set(CASE_KEYS):
         print(f"unknown --only keys: {sorted(unknown)}", file=sys.stderr)
         return 2
+    peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
+    if unknown_peers := set(peers) - {"kserve", "mlserver"}:
+        print(f"unknown --peers: {sorted(unknown_peers)}; use kserve, mlserver", file=sys.stderr)
+        return 2
     pairs = [item.partition("=") for item in args.service_env]
     if any(not key or not sep for key, sep, _ in pairs):
         print("--service-env takes KEY=VALUE", file=sys.stderr)
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out, artifacts_dir=args.artifacts, duration_s=args.duration, warmup_s=args.warmup,
         connections=args.connections, workers=args.workers, cold_starts=args.cold_starts, only=only,
         service_env=tuple((key, value) for key, _, value in pairs), bytecode_cache=not args.no_bytecode_cache,
+        peers=peers,
     )  # fmt: skip
     run = run_bench(settings)
     text, json_path, png_path = write_reports(run, args.out)

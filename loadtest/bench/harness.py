@@ -41,6 +41,7 @@ class Settings:
     only: frozenset[str] = frozenset()
     service_env: tuple[tuple[str, str], ...] = ()  # extra MODELSHIP_* settings, to try a lever
     bytecode_cache: bool = True  # see server_environment()
+    peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/peers.py)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def run_case(case: Case, ctx: _Context) -> CaseResult:
     rows_before = pg.rows(table) if table else 0
     server = ctx.start(case.server)
     samples: dict[str, tuple[float, float]] = {}
+    if case.workload.path.startswith("/v2/"):
+        _check_before_timing(case, server)
 
     def on_window(phase: str) -> None:
         samples[phase] = (server.cpu_seconds(), pg.cpu_seconds())
@@ -187,6 +190,19 @@ def run_case(case: Case, ctx: _Context) -> CaseResult:
         rows_logged=pg.rows(table) - rows_before if table else None,
         answered_total=load.answered_total,
     )
+
+
+def _check_before_timing(case: Case, server: RunningServer) -> None:
+    """A v2 server's first answer must equal scikit-learn's before it is timed."""
+    from loadtest.bench.peer_cases import check_answers, model_dir_of
+
+    model_dir = model_dir_of(case)
+    try:
+        if model_dir is not None:
+            check_answers(server.port, case.workload, model_dir)
+    except (AssertionError, OSError, ValueError) as exc:
+        server.stop()
+        raise ServerError(f"{case.key} answers wrongly, not timed: {exc}") from None
 
 
 def measure_cold_starts(model_dir: Path, ctx: _Context) -> tuple[float, list[float]]:
@@ -256,7 +272,15 @@ def run_bench(settings: Settings, postgres: EmbeddedPostgres | None = None) -> B
                 house_dir, iris_dir, manifests["house-price"], manifests["iris"], pg.url, scratch,
                 settings.workers, dict(settings.service_env),
             )  # fmt: skip
-            results, failures = _run_cases([c for c in cases if not settings.only or c.key in settings.only], ctx)
+            cases = [c for c in cases if not settings.only or c.key in settings.only]
+            if settings.peers:
+                from loadtest.bench.peer_cases import peer_cases
+
+                cases += peer_cases(
+                    settings.peers, house_dir, iris_dir, manifests["house-price"], manifests["iris"], pg.url,
+                    scratch, settings.workers, dict(settings.service_env),
+                )  # fmt: skip
+            results, failures = _run_cases(cases, ctx)
             first, cold = float("nan"), list[float]()
             if not settings.only or "cold-start" in settings.only:
                 first, cold = measure_cold_starts(house_dir, ctx)

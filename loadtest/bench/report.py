@@ -106,7 +106,25 @@ def ratios_text(run: BenchRun) -> str:
         return ""
     parts = [f"{r.key} {house.load.rps / r.load.rps:.2f}x" for r in run.results
              if r.group == "baseline" and r.workload == house.workload and r.load.rps > 0]  # fmt: skip
-    return "modelship house-price req/s vs: " + ", ".join(parts)
+    return "modelship house-price req/s vs: " + ", ".join(parts) + _peer_ratios(rows)
+
+
+# Which modelship case each peer workload is compared with (make bench PEERS=...).
+PEER_COUNTERPARTS = {"house-1-v2": ("modelship-house",), "iris-1-v2": ("modelship-iris",),
+                     "house-100-v2": ("modelship-batch", "modelship-v2-batch")}  # fmt: skip
+
+
+def _peer_ratios(rows: dict[str, Any]) -> str:
+    lines = []
+    for r in rows.values():
+        if r.group != "peer" or r.load.rps <= 0:
+            continue
+        workload = next((w for w in PEER_COUNTERPARTS if r.key.endswith(w)), "iris-1-v2")
+        for own in (rows[k] for k in PEER_COUNTERPARTS[workload] if k in rows):
+            lines.append(f"  {own.key} vs {r.key}: req/s {own.load.rps / r.load.rps:.2f}x, "
+                         f"p99 {own.load.p99_ms:.1f} vs {r.load.p99_ms:.1f} ms, "
+                         f"CPU {own.server_cpu_us:,.0f} vs {r.server_cpu_us:,.0f} µs/req")  # fmt: skip
+    return "\npeers:\n" + "\n".join(lines) if lines else ""
 
 
 def _context_text(run: BenchRun) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-READY_TIMEOUT_S = 60.0
+READY_TIMEOUT_S = 180.0  # peers (KServe, MLServer) start in 40-90 s on a busy 2-core machine
 READY_POLL_S = 0.005
 STOP_TIMEOUT_S = 25.0
 

@@ -1,0 +1,68 @@
+"""The column-wise batch check answers exactly what the value-by-value validator answers."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.columnar import check_instances, check_matrix
+from service.errors import InvalidInput
+from service.validation import Checked, InstanceValidator
+
+FEATURES = [
+    {"name": "size", "type": "number", "unit": "sqft", "min": 0.0, "max": 4000.0},
+    {"name": "bedrooms", "type": "integer", "unit": "count", "min": 0.0, "max": 6.0},
+    {"name": "age", "type": "integer", "unit": "years", "min": 0.0, "max": 54.0},
+]
+HOSTILE: list[Any] = [True, None, "3", 3.5, -1, 1e400, float("nan"), 10**30, [1], {"a": 1}, 7, 2.0]
+
+
+def answer(check: Any, instances: list[Any]) -> tuple[str, Any]:
+    try:
+        checked: Checked = check(instances, ("body", "instances"))
+    except InvalidInput as exc:
+        return "error", (exc.message, exc.details)
+    return "ok", (checked.rows, checked.warnings)
+
+
+def batch(rng: random.Random, n: int, hostile: float) -> list[Any]:
+    instances: list[Any] = []
+    for _ in range(n):
+        instance: dict[str, Any] = {
+            "size": rng.uniform(0, 4000),
+            "bedrooms": rng.randint(0, 6),
+            "age": rng.randint(0, 54),
+        }
+        if rng.random() < hostile:
+            instance[rng.choice([*instance, "extra"])] = rng.choice(HOSTILE)
+        if rng.random() < hostile / 4:
+            instance.pop("age")
+        instances.append(instance if rng.random() > hostile / 10 else [1, 2, 3])
+    return instances
+
+
+@pytest.mark.parametrize("policy", ["reject", "flag"])
+@pytest.mark.parametrize("seed", range(40))
+def test_column_wise_equals_value_by_value(policy: str, seed: int) -> None:
+    validator = InstanceValidator(FEATURES, policy)
+    rng = random.Random(seed)
+    instances = batch(rng, rng.choice([1, 2, 10, 100]), hostile=[0.0, 0.01, 0.1, 0.5][seed % 4])
+    assert answer(lambda i, loc: check_instances(validator, i, loc), instances) == answer(validator.check, instances)
+
+
+def test_check_matrix_names_instance_and_field_and_caps_the_details() -> None:
+    validator = InstanceValidator(FEATURES, "reject")
+    x = np.array([[100.0, 2.0, 3.0]] * 50)
+    x[7, 1] = 2.5
+    x[:, 2] = 99.0
+    with pytest.raises(InvalidInput) as caught:
+        check_matrix(validator, x, lambda i, f: ("body", "instances", i, f))
+    details = caught.value.details
+    assert details[0] == {"loc": ["body", "instances", 0, "age"], "field": "instances.0.age",
+                          "problem": "99 is outside the range seen in training [0, 54] years"}  # fmt: skip
+    assert {"loc": ["body", "instances", 7, "bedrooms"], "field": "instances.7.bedrooms",
+            "problem": "must be an integer, got 2.5"} in details  # fmt: skip
+    assert len(details) == 20 and caught.value.message.startswith("21+ problems")

@@ -43,7 +43,7 @@ def decode(payload: Any, binary: memoryview | None, names: list[str], max_batch:
         raise bad('the body must be an inference request object: {"inputs": [{"name", "shape", "datatype", '
                   '"data"}, ...]}')  # fmt: skip
     request_id = payload.get("id")
-    if request_id is not None and not isinstance(request_id, str):
+    if "id" in payload and not isinstance(request_id, str):  # an explicit null too: the schema says string
         raise bad(f"id must be a string, got {type(request_id).__name__}", "body.id")
     if "parameters" in payload and not isinstance(payload["parameters"], dict):
         raise bad("parameters must be an object", "body.parameters")
@@ -58,7 +58,7 @@ def decode(payload: Any, binary: memoryview | None, names: list[str], max_batch:
     if not 1 <= len(matrix) <= max_batch:
         raise bad(f"a request holds 1 to {max_batch} instances, got {len(matrix)} (MODELSHIP_MAX_BATCH)",
                   "body.inputs")  # fmt: skip
-    return Request(request_id, matrix, _requested(payload.get("outputs")))
+    return Request(request_id, matrix, _requested(payload["outputs"]) if "outputs" in payload else None)
 
 
 def _tensors(inputs: list[Any], binary: memoryview | None) -> list[tuple[str, np.ndarray]]:
@@ -158,9 +158,8 @@ def _by_feature(tensors: list[tuple[str, np.ndarray]], names: list[str]) -> np.n
     return np.column_stack(columns).astype(np.float64, copy=False)
 
 
-def _requested(outputs: Any) -> list[str] | None:
-    if outputs is None:
-        return None
+def _requested(outputs: Any) -> list[str]:
+    """The outputs a request names; an explicit null is refused like any other non-list (the schema's rule)."""
     if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str)
                                                 for o in outputs):  # fmt: skip
         raise bad('outputs must be a list of {"name": ...} objects', "body.outputs")

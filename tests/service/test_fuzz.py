@@ -67,20 +67,23 @@ def url(pg_url: str, house_artifact: Path, tmp_path_factory: pytest.TempPathFact
     service.stop()
 
 
+# Named ids: a 200 kB body in the test id reaches PYTEST_CURRENT_TEST, and so the service's environment.
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),  # deeply nested
-        (b"[" * 3000 + b"]" * 3000, 400),  # deeply nested, small enough to parse
-        ('{"size": 2500, "bedrooms": 3, "age": 10, "\u00e2ge\u200b": 1}'.encode(), 422),  # unicode field name
-        (b'{"size": 2500, "bedrooms": 3, "age": 10, "age": 11}', 422),  # duplicate key
-        (b'{"size": "2500", "bedrooms": "3", "age": "10"}', 422),  # numbers as strings
-        (b'{"size": 1' + b"0" * 400 + b', "bedrooms": 3, "age": 10}', 422),  # a huge integer
-        (b'{"size": 1e400, "bedrooms": 3, "age": 10}', 422),  # overflows to infinity
-        (b'{"size": 2500, "bedrooms": 3, "age": 10', 400),  # truncated
-        (b"\xff\xfe{}", 400),  # not UTF-8
-        (b"null", 422),
-        (b"", 400),
+        pytest.param(b'{"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400, id="deeply-nested"),
+        pytest.param(b"[" * 3000 + b"]" * 3000, 400, id="deeply-nested-small-enough-to-parse"),
+        pytest.param(
+            '{"size": 2500, "bedrooms": 3, "age": 10, "\u00e2ge\u200b": 1}'.encode(), 422, id="unicode-field-name"
+        ),
+        pytest.param(b'{"size": 2500, "bedrooms": 3, "age": 10, "age": 11}', 422, id="duplicate-key"),
+        pytest.param(b'{"size": "2500", "bedrooms": "3", "age": "10"}', 422, id="numbers-as-strings"),
+        pytest.param(b'{"size": 1' + b"0" * 400 + b', "bedrooms": 3, "age": 10}', 422, id="a-huge-integer"),
+        pytest.param(b'{"size": 1e400, "bedrooms": 3, "age": 10}', 422, id="overflows-to-infinity"),
+        pytest.param(b'{"size": 2500, "bedrooms": 3, "age": 10', 400, id="truncated"),
+        pytest.param(b"\xff\xfe{}", 400, id="not-utf-8"),
+        pytest.param(b"null", 422, id="null"),
+        pytest.param(b"", 400, id="empty"),
     ],
 )
 def test_hostile_bodies_get_a_clear_4xx(url: str, raw: bytes, status: int) -> None:

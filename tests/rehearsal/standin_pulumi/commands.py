@@ -254,7 +254,7 @@ class _Events:
         self.sequence += 1
 
 
-def _prepare(args: Args, state: StackState) -> tuple[engine.Plan, dict[str, Any]]:
+def _prepare(args: Args, state: StackState, preview: bool = False) -> tuple[engine.Plan, dict[str, Any]]:
     """Merge config, run the program, run the policy pack: everything `up` and `preview` share."""
     from tests.rehearsal.standin_pulumi import engine
 
@@ -262,7 +262,7 @@ def _prepare(args: Args, state: StackState) -> tuple[engine.Plan, dict[str, Any]
     stack_config = {**merge.stack_file_config(Path.cwd(), state.project, state.name), **state.config()}
     merged = merge.merge(project, state.name, stack_config)
     values, secret_keys = merge.program_config(merged)
-    run = engine.run_program(state.name, values, secret_keys)
+    run = engine.run_program(state.name, values, secret_keys, preview)
     violations: list[str] = []
     for folder in args.values.get("policy_pack", []):
         pack, mandatory, advisory = engine.check_policies(Path(folder).absolute(), run, state.name)
@@ -286,7 +286,7 @@ def _print_plan(title: str, state: StackState, steps: dict[str, str]) -> None:
 def preview(args: Args) -> int:
     state = _stack(args)
     events = _Events(args.one("event_log"))
-    result, _ = _prepare(args, state)
+    result, _ = _prepare(args, state, preview=True)
     _print_plan("Previewing update", state, result.steps)
     events.emit(summaryEvent={"maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": result.changes()})
     if result.violations:

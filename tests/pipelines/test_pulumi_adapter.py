@@ -11,7 +11,7 @@ from pipelines.deploy import deploy
 from pipelines.errors import ConfigError, StackBusyError, UpdateFailedError
 from pipelines.settings import PipelineSettings
 from pipelines.targets import get_target
-from pipelines.targets.base import IMAGE_REF_KEY, MODEL_VERSION_KEY
+from pipelines.targets.base import API_KEYS_KEY, IMAGE_REF_KEY, MODEL_VERSION_KEY
 from pipelines.targets.pulumi_target import PulumiStack, PulumiTarget
 from tests.pipelines.fakes import StubAutoStack, command_error, concurrent_update_error, fixture
 
@@ -109,3 +109,21 @@ def test_cli_failures_become_stage_errors(stub: StubAutoStack, monkeypatch: pyte
     monkeypatch.setattr(auto, "select_stack", missing_cli)
     with pytest.raises(StageError, match="Pulumi CLI is not installed"):
         PulumiTarget(Path(".")).select("dev")
+
+
+def test_every_up_runs_the_policy_pack(stub: StubAutoStack) -> None:
+    root = Path(__file__).resolve().parents[2]
+    assert PulumiTarget(root).policy_packs == (str(root / "infra" / "policies"),)
+    PulumiStack(stub, PulumiTarget(root).policy_packs).up("deploy")  # type: ignore[arg-type]
+    assert stub.up_calls[0]["policy_packs"] == [str(root / "infra" / "policies")]
+
+
+def test_the_environment_api_keys_are_stored_as_a_secret_before_up(
+    stub: StubAutoStack, v1_artifact: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = PipelineSettings(api_keys="ci predict,read s3cret")  # type: ignore[arg-type]
+    monkeypatch.setattr("pipelines.deploy.get_settings", lambda: settings)
+    deploy(StubPulumiTarget(stub), "staging", v1_artifact, message="deploy", image_ref=IMAGE)
+    stored = stub.config[API_KEYS_KEY]
+    assert stored.value == "ci predict,read s3cret" and stored.secret is True
+    assert stub.config[MODEL_VERSION_KEY].secret is False

@@ -92,11 +92,11 @@ class Rehearsal:
 
 
 @pytest.fixture(scope="module")
-def rehearsal(standin: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Rehearsal:
+def rehearsal(standin: dict[str, str], tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Rehearsal:
     root = tmp_path_factory.mktemp("rehearsal")
     run = Rehearsal(standin, root)
     for label, seed in (("v1", 42), ("v2", 7)):
-        trained = train("house-price", root / "artifacts", seed=seed)
+        trained = train("house-price", artifacts_dir, seed=seed)  # reused when the session trained it already
         run.versions[label], run.artifacts[label] = trained.version, trained.path
         run.images[label] = record_image(standin, trained.path)  # what build-push does in deploy.yml
     broken = broken_artifact(run.artifacts["v2"], root / "artifacts")
@@ -110,6 +110,7 @@ def broken_artifact(good: Path, out: Path) -> Path:
     the kind of defect only a smoke test against the running service catches."""
     version = "house-price-b0000000000b"
     folder = out / version
+    out.mkdir(parents=True, exist_ok=True)
     shutil.copytree(good, folder)
     manifest = json.loads((folder / "manifest.json").read_text())
     model = DummyRegressor(strategy="constant", constant=0.0).fit(np.zeros((2, 3)), np.zeros(2))

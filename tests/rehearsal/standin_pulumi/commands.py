@@ -310,7 +310,7 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
     from pipelines.errors import UpdateFailedError
     from tests.rehearsal.standin_pulumi import apply, engine
 
-    start = _now()
+    start, began = _now(), time.monotonic()
     try:
         result, merged = _prepare(args, state)
     except StandinError as exc:
@@ -322,6 +322,7 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
     if result.violations:
         _record(state, args, start, "failed", merged, {})
         raise StandinError("update failed: mandatory policy violations:\n  " + "\n  ".join(result.violations))
+    print(f"    (program and policies: {time.monotonic() - began:.1f} s)")
     try:
         where = apply.roll_out(state, result.run.resources, print)
     except UpdateFailedError as exc:
@@ -336,7 +337,7 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
     print("Outputs:")
     for name, out in sorted(outputs.items()):
         print(f"    {name}: {MASK if out['secret'] else json.dumps(out['value'])}")
-    print(f"Update {version} of {state.name} succeeded ({STANDIN})")
+    print(f"Update {version} of {state.name} succeeded in {time.monotonic() - began:.1f} s ({STANDIN})")
     return 0
 
 

@@ -311,7 +311,9 @@ class Rehearsal:
             args += ["--input", f"{key}={value}"]
         args += ["--env", f"GITHUB_RUN_ID={run_id}", "--env", f"GITHUB_RUN_NUMBER={run_id}"]
         args += ["--actor", "rehearsal", "--action-cache-path", str(folder / "act-cache")]
-        args += ["--artifact-server-path", str(folder / "act-artifacts"), "--no-cache-server"]
+        # No act artifact server (it listens on a fixed port, so two rehearsals would collide): the
+        # upload/download stand-ins keep artifacts in a folder per run instead.
+        args += ["--no-cache-server"]
         return args
 
     def _process_env(self) -> dict[str, str]:

@@ -92,7 +92,9 @@ class Run:
         lines = [f"{self.workflow} ({self.event}, run {self.run_id}): exit {self.returncode}"]
         for job in self.jobs.values():
             # named steps' outputs only (numbered steps and the stand-ins' inner steps are noise here)
-            shown = {k: v for k, v in job.outputs.items() if ".standin." not in k and not k[0].isdigit()}
+            shown = {
+                k: v for k, v in job.outputs.items() if ".standin." not in k and not k[0].isdigit() and "token" not in k
+            }
             lines.append(f"  {job.name:<10} {job.result:<8} {json.dumps(shown, sort_keys=True)}")
         return "\n".join(lines)
 

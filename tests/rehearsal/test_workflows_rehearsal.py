@@ -12,6 +12,7 @@ The API key of staging and prod is the one their `auth.apiKeys` config holds.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import secrets
 import subprocess

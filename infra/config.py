@@ -422,6 +422,12 @@ def _check_secrets(c: pulumi.Config) -> None:
         )
     if _str(c, "image.registryUsername") and not raw("image.registryPassword"):
         problems.append("image.registryUsername is set but image.registryPassword is empty")
+    if problems and pulumi.runtime.is_dry_run():
+        # A preview in a pull request holds no environment secrets by design (docs/deploy.md): the deploy job
+        # stores them right before `up`, which still refuses without them.
+        for problem in problems:
+            pulumi.log.warn(f"preview without a secret `up` needs: {problem}")
+        return
     if problems:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 

@@ -116,14 +116,16 @@ def load_stack_config(
     return values, sorted(secret_keys)
 
 
-def use_mocks(stack: str, config: dict[str, str], secret_keys: list[str]) -> Recorder:
-    """Point the Pulumi runtime at fresh mocks with this config; resources declared from now on are recorded."""
+def use_mocks(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool = False) -> Recorder:
+    """Point the Pulumi runtime at fresh mocks with this config; resources declared from now on are recorded.
+
+    `preview=True` runs the program as `pulumi preview` would (`pulumi.runtime.is_dry_run()` is true)."""
     mocks = _Mocks()
     monitor = _Monitor(mocks)
     _ensure_event_loop()
     runtime_settings.ROOT.set(None)  # a new root Stack, so runs do not share state
     pulumi.runtime.set_all_config(config, secret_keys)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     return Recorder(mocks, monitor)
 
 
@@ -149,9 +151,9 @@ class Recorder:
         ]
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: list[str]) -> ProgramRun:
+def run_program(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool = False) -> ProgramRun:
     """Run infra/__main__.py once under fresh mocks; return every registration and the stack exports."""
-    recorder = use_mocks(stack, config, secret_keys)
+    recorder = use_mocks(stack, config, secret_keys, preview)
     exports: dict[str, Export] = {}
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

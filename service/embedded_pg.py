@@ -119,6 +119,10 @@ class EmbeddedPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server. mode="immediate" is a crash: no checkpoint, like a SIGKILL."""
+        if self._user and self.pgdata.exists():
+            # As in start(): another pytest session may have reset its tmp root to 0700 since, and pg_ctl
+            # (run as the server's user) would then find no server and leave it running.
+            self._allow_traversal()
         if self.is_running():
             self._run("pg_ctl", "stop", "-w", "-t", "60", "-D", str(self.pgdata), "-m", mode)
 

@@ -11,7 +11,7 @@ from pipelines.deploy import deploy
 from pipelines.errors import ConfigError, StackBusyError, UpdateFailedError
 from pipelines.settings import PipelineSettings
 from pipelines.targets import get_target
-from pipelines.targets.base import IMAGE_REF_KEY, MODEL_VERSION_KEY, PROTECT_KEY
+from pipelines.targets.base import IMAGE_REF_KEY, MODEL_VERSION_KEY
 from pipelines.targets.pulumi_target import PulumiStack, PulumiTarget
 from tests.pipelines.fakes import StubAutoStack, command_error, concurrent_update_error, fixture
 
@@ -111,11 +111,3 @@ def test_cli_failures_become_stage_errors(stub: StubAutoStack, monkeypatch: pyte
         PulumiTarget(Path(".")).select("dev")
 
 
-def test_destroy_reads_protect_from_the_stack_config(stub: StubAutoStack) -> None:
-    from pipelines.destroy import destroy
-
-    target = StubPulumiTarget(stub)
-    assert target.select("pr-7").get_config(PROTECT_KEY) is None  # the stack does not set it
-    stub.config[PROTECT_KEY] = auto.ConfigValue(value="true")
-    with pytest.raises(ConfigError, match="it sets modelship:protect=true"):
-        destroy(target, "pr-7")

@@ -92,7 +92,9 @@ class Run:
         lines = [f"{self.workflow} ({self.event}, run {self.run_id}): exit {self.returncode}"]
         for job in self.jobs.values():
             # named steps' outputs only (numbered steps and the stand-ins' inner steps are noise here)
-            shown = {k: v for k, v in job.outputs.items() if ".standin." not in k and not k[0].isdigit()}
+            shown = {
+                k: v for k, v in job.outputs.items() if ".standin." not in k and not k[0].isdigit() and "token" not in k
+            }
             lines.append(f"  {job.name:<10} {job.result:<8} {json.dumps(shown, sort_keys=True)}")
         return "\n".join(lines)
 
@@ -311,7 +313,9 @@ class Rehearsal:
             args += ["--input", f"{key}={value}"]
         args += ["--env", f"GITHUB_RUN_ID={run_id}", "--env", f"GITHUB_RUN_NUMBER={run_id}"]
         args += ["--actor", "rehearsal", "--action-cache-path", str(folder / "act-cache")]
-        args += ["--artifact-server-path", str(folder / "act-artifacts"), "--no-cache-server"]
+        # No act artifact server (it listens on a fixed port, so two rehearsals would collide): the
+        # upload/download stand-ins keep artifacts in a folder per run instead.
+        args += ["--no-cache-server"]
         return args
 
     def _process_env(self) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rehearsal.standin_env import kill_all, standin_env
+from tests.rehearsal.standin_env import kill_all, leftovers, standin_env
 
 
 @pytest.fixture(scope="module")
@@ -17,3 +17,4 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     env = standin_env(Path(tmp_path_factory.mktemp("standin")))
     yield env
     kill_all(env)
+    assert leftovers(env) == [], "the stand-in left processes running"

@@ -68,3 +68,16 @@ def kill_all(env: Mapping[str, str]) -> list[str]:
         apply.tear_down(StackState(run_dir.parent.name, run_dir.name, root))
         stopped.append(run_dir.name)
     return stopped
+
+
+def leftovers(env: Mapping[str, str]) -> list[int]:
+    """Pids of processes still running out of this backend (Postgres by its -D, services by their env)."""
+    backend = env["PULUMI_BACKEND_URL"][len("file://") :].encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if backend in (proc / "cmdline").read_bytes() or backend in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return [pid for pid in found if pid != os.getpid()]

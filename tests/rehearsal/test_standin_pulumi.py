@@ -138,3 +138,20 @@ def test_a_mandatory_policy_violation_fails_the_update(on_path: dict[str, str], 
     assert stack.outputs() == {}  # nothing was applied
     state = StackState("modelship", "policy", Path(on_path["PULUMI_BACKEND_URL"][len("file://") :]) / ".pulumi")
     assert not list(state.run_dir.glob("*.pid"))
+
+
+def test_a_preview_needs_no_environment_secret_but_up_refuses_without_it(on_path: dict[str, str]) -> None:
+    """ci.yml previews staging from a pull request, which holds no staging secret; the deploy job stores
+    auth.apiKeys before `up` (issue 9: the preview used to fail on every PR)."""
+    stack = auto.create_or_select_stack("staging", work_dir=str(ROOT))
+    stack.set_all_config(
+        {
+            "modelship:modelVersion": auto.ConfigValue("house-price-000000000002"),
+            "modelship:image.digestRef": auto.ConfigValue("r.invalid/m@sha256:" + "ab" * 32),
+        }
+    )
+    preview = stack.preview(policy_packs=[str(ROOT / "infra" / "policies")])
+    assert "modelship-guardrails: " in preview.stdout and "0 mandatory violation(s)" in preview.stdout
+    with pytest.raises(auto.CommandError, match=r"auth\.required is true but auth\.apiKeys is empty"):
+        stack.up()
+    assert [u.result for u in stack.history()] == ["failed"]

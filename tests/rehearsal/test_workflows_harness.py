@@ -1,5 +1,5 @@
 """The rehearsal harness against real act: secrets reach a job only through its environment, protection
-rules hold, and deploy.yml's train and build jobs run with the stand-in artifact and build-push actions."""
+rules hold, every pinned action has its stand-in. (The workflows themselves: test_workflows_rehearsal.py.)"""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from tests.rehearsal.act import (
     init_repo,
     local_repositories,
     scoped_workflow,
-    snapshot_repo,
 )
-from tests.rehearsal.actions.standin import artifact_digest
 
 pytestmark = pytest.mark.rehearsal
 
@@ -106,19 +104,3 @@ def test_every_pinned_action_has_a_stand_in() -> None:
     for mapping in mappings:
         folder = Path(mapping.split("=", 1)[1])
         assert "(stand-in)" in (folder / "action.yml").read_text()
-
-
-def test_deploy_train_and_build_run_under_act(tmp_path: Path) -> None:
-    repo = tmp_path / "repo"
-    sha = snapshot_repo(Path(__file__).resolve().parents[2], repo)
-    rehearsal = Rehearsal(repo, tmp_path / "state", ENVS, {"DEPLOY_RUNNER": "rehearsal-deploy"})
-    payload = {"ref": "refs/heads/main", "after": sha, "repository": REPOSITORY}
-    run = rehearsal.run("deploy.yml", "push", payload, job="build")
-    assert run.returncode == 0, run.log.read_text()[-3000:]
-    version = run.jobs["train"].outputs["train.version"]
-    digest = run.jobs["build"].outputs["build.digest"]
-    images = json.loads((rehearsal.state / "images.json").read_text())
-    stored = Path(images[digest])
-    assert json.loads((stored / "manifest.json").read_text())["version"] == version
-    assert artifact_digest(stored) == digest, "the digest names exactly the artifact the train job uploaded"
-    assert (rehearsal.state / "runs" / "1" / "artifacts" / "model" / version / "manifest.json").is_file()

@@ -12,6 +12,7 @@ Inputs arrive as INPUT_<NAME> environment variables, as the Actions runner passe
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -187,11 +188,13 @@ def _record_image(digest: str, artifact: Path) -> Path:
     if not stored.exists():
         shutil.copytree(artifact, stored)
     record = _state() / "images.json"
-    images = json.loads(record.read_text()) if record.exists() else {}
-    images[digest] = str(stored)
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps(images, indent=2, sort_keys=True))
-    tmp.replace(record)
+    with (_state() / ".images.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the lock tests/rehearsal/standin_env.py takes too
+        images = json.loads(record.read_text()) if record.exists() else {}
+        images[digest] = str(stored)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(json.dumps(images, indent=2, sort_keys=True))
+        tmp.replace(record)
     return stored
 
 

@@ -254,7 +254,7 @@ class _Events:
         self.sequence += 1
 
 
-def _prepare(args: Args, state: StackState) -> tuple[engine.Plan, dict[str, Any]]:
+def _prepare(args: Args, state: StackState, preview: bool = False) -> tuple[engine.Plan, dict[str, Any]]:
     """Merge config, run the program, run the policy pack: everything `up` and `preview` share."""
     from tests.rehearsal.standin_pulumi import engine
 
@@ -262,7 +262,7 @@ def _prepare(args: Args, state: StackState) -> tuple[engine.Plan, dict[str, Any]
     stack_config = {**merge.stack_file_config(Path.cwd(), state.project, state.name), **state.config()}
     merged = merge.merge(project, state.name, stack_config)
     values, secret_keys = merge.program_config(merged)
-    run = engine.run_program(state.name, values, secret_keys)
+    run = engine.run_program(state.name, values, secret_keys, preview)
     violations: list[str] = []
     for folder in args.values.get("policy_pack", []):
         pack, mandatory, advisory = engine.check_policies(Path(folder).absolute(), run, state.name)
@@ -286,7 +286,7 @@ def _print_plan(title: str, state: StackState, steps: dict[str, str]) -> None:
 def preview(args: Args) -> int:
     state = _stack(args)
     events = _Events(args.one("event_log"))
-    result, _ = _prepare(args, state)
+    result, _ = _prepare(args, state, preview=True)
     _print_plan("Previewing update", state, result.steps)
     events.emit(summaryEvent={"maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": result.changes()})
     if result.violations:
@@ -310,7 +310,7 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
     from pipelines.errors import UpdateFailedError
     from tests.rehearsal.standin_pulumi import apply, engine
 
-    start = _now()
+    start, began = _now(), time.monotonic()
     try:
         result, merged = _prepare(args, state)
     except StandinError as exc:
@@ -322,6 +322,7 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
     if result.violations:
         _record(state, args, start, "failed", merged, {})
         raise StandinError("update failed: mandatory policy violations:\n  " + "\n  ".join(result.violations))
+    print(f"    (program and policies: {time.monotonic() - began:.1f} s)")
     try:
         where = apply.roll_out(state, result.run.resources, print)
     except UpdateFailedError as exc:
@@ -336,7 +337,7 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
     print("Outputs:")
     for name, out in sorted(outputs.items()):
         print(f"    {name}: {MASK if out['secret'] else json.dumps(out['value'])}")
-    print(f"Update {version} of {state.name} succeeded ({STANDIN})")
+    print(f"Update {version} of {state.name} succeeded in {time.monotonic() - began:.1f} s ({STANDIN})")
     return 0
 
 

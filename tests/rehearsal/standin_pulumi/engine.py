@@ -36,10 +36,10 @@ class Plan:
         return counts
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: list[str]) -> harness.ProgramRun:
+def run_program(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool) -> harness.ProgramRun:
     """The real infra program, as the language host would run it (failures become a program error)."""
     try:
-        return harness.run_program(stack, config, secret_keys)
+        return harness.run_program(stack, config, secret_keys, preview)
     except Exception as exc:  # the program's own error, reported the way the CLI reports one
         raise StandinError(
             f"an unhandled error occurred: Program exited with non-zero exit code: 1\n{type(exc).__name__}: {exc}"

@@ -1,0 +1,311 @@
+"""The dress rehearsal: the real workflows, run by act, through the pipelines and the Automation API into
+the stand-in Pulumi CLI, which runs the real infra program and starts the real service per stack.
+
+One session-scoped rehearsal, in order: a push to main (deploy.yml), a push of a broken model, a pull
+request opened (ci.yml and pr-environment.yml) and closed, a rollback of prod, a load test of staging.
+
+Environment secrets: each environment's values exist only in its own scope (see tests/rehearsal/act.py);
+`production` needs an approval, modelled as the rehearsal approving it for the deploy and rollback runs.
+The API key of staging and prod is the one their `auth.apiKeys` config holds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.rehearsal.act import OWNER_REPO, Environment, Rehearsal, Run, commit, snapshot_repo
+from tests.rehearsal.actions.standin import artifact_digest
+
+pytestmark = [pytest.mark.rehearsal, pytest.mark.timeout(2400)]
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN_CLI = ROOT / "tests" / "rehearsal" / "standin_pulumi" / "bin" / "pulumi"
+REPOSITORY = {"full_name": OWNER_REPO, "name": "modelship", "owner": {"login": "acme"}}
+PR = 7
+ORG = "organization"  # vars.PULUMI_ORG; a file:// backend knows only this organization
+STACKS = ("dev", "staging", "prod")
+# The rehearsal narrows ci.yml's `make test` to these (vars.CI_PYTEST_ARGS); the full suite is CI's.
+CI_TESTS = "tests/workflows/test_workflows.py -q -p no:cacheprovider"
+
+
+def environments() -> dict[str, Environment]:
+    def token() -> str:
+        return secrets.token_hex(8)
+
+    def keyed(name: str) -> dict[str, str]:
+        # The key the pipelines send, and the keys file (`<key-id> <scopes> <secret>`) stored as auth.apiKeys.
+        key = f"{name}-{token()}"
+        return {
+            "PULUMI_ACCESS_TOKEN": f"{name}-{token()}",
+            "MODELSHIP_API_KEY": key,
+            "MODELSHIP_API_KEYS": f"ci predict,read {key}",
+        }
+
+    return {
+        "dev": Environment("dev", {"PULUMI_ACCESS_TOKEN": f"dev-{token()}"}, ("main",)),
+        "staging": Environment("staging", keyed("staging"), ("main",)),
+        "production": Environment("production", keyed("prod"), ("main",), reviewers=True),
+        "preview": Environment("preview", {}),  # PR jobs: Pulumi through OIDC, no stored secret
+    }
+
+
+def standin_env(state: Path) -> dict[str, str]:
+    """The process env the stand-in Pulumi CLI needs (its helper owns the details)."""
+    module = importlib.import_module("tests.rehearsal.standin_env")
+    env: dict[str, str] = module.standin_env(state)
+    return env
+
+
+def push(sha: str) -> dict[str, Any]:
+    return {"ref": "refs/heads/main", "after": sha, "repository": REPOSITORY}
+
+
+def pull_request(action: str, sha: str) -> dict[str, Any]:
+    head = {"sha": sha, "ref": "feature", "repo": REPOSITORY}
+    return {
+        "action": action,
+        "number": PR,
+        "pull_request": {"number": PR, "head": head, "base": {"ref": "main", "repo": REPOSITORY}},
+        "repository": REPOSITORY,
+    }
+
+
+class Stage:
+    """The rehearsal's world after its runs, and how to look at it."""
+
+    def __init__(self, rehearsal: Rehearsal, envs: dict[str, Environment]) -> None:
+        self.rehearsal = rehearsal
+        self.envs = envs
+        self.runs: dict[str, Run] = {}
+        self.served: dict[str, dict[str, str]] = {}  # run key -> {stack: version it serves after that run}
+        self.seeded = ""  # the version prod served before the rehearsal's first push
+
+    def after(self, key: str, run: Run) -> None:
+        """Keep the run and what every stack serves right after it (for the summary)."""
+        self.runs[key] = run
+        seen = {}
+        for stack in (*STACKS, f"pr-{PR}"):
+            try:
+                seen[stack] = self.served_version(stack)
+            except (AssertionError, KeyError, httpx.HTTPError, ValueError):
+                seen[stack] = "-"  # no such stack, or it does not answer
+        self.served[key] = seen
+
+    def summary(self) -> str:
+        def serves(key: str) -> str:
+            return " ".join(f"{stack}={version}" for stack, version in self.served.get(key, {}).items())
+
+        return "\n\n".join(f"{run.table()}\n  serves: {serves(key)}" for key, run in self.runs.items())
+
+    def pipelines(self, *args: str, stack: str | None) -> subprocess.CompletedProcess[str]:
+        env = {**self.rehearsal._process_env(), "MODELSHIP_PIPELINE_PULUMI_ORG": ORG}
+        environment = self.envs.get({"prod": "production"}.get(stack or "", stack or ""))
+        for secret, setting in (("MODELSHIP_API_KEY", "API_KEY"), ("MODELSHIP_API_KEYS", "API_KEYS")):
+            if environment and secret in environment.secrets:
+                env[f"MODELSHIP_PIPELINE_{setting}"] = environment.secrets[secret]
+        where = ["--stack", stack, "--target", "pulumi"] if stack else []
+        return subprocess.run(
+            [sys.executable, "-m", "pipelines", *args, *where],
+            cwd=self.rehearsal.repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def api_key(self, stack: str) -> str:
+        environment = self.envs.get({"prod": "production"}.get(stack, stack))
+        return environment.secrets.get("MODELSHIP_API_KEY", "") if environment else ""
+
+    def outputs(self, stack: str) -> dict[str, Any]:
+        result = subprocess.run(
+            ["pulumi", "stack", "output", "--json", "--stack", f"{ORG}/{stack}"],
+            cwd=self.rehearsal.repo,
+            env=self.rehearsal._process_env()
+            | {"PATH": f"{STANDIN_CLI.parent}:{self.rehearsal._process_env()['PATH']}"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs: dict[str, Any] = json.loads(result.stdout)
+        return outputs
+
+    def served_version(self, stack: str) -> str:
+        url = self.outputs(stack)["serviceUrl"]
+        key = self.api_key(stack)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = httpx.get(f"{url}/model", headers=headers, timeout=10)
+        response.raise_for_status()
+        return str(response.json()["version"])
+
+
+def seed(stage: Stage, env: dict[str, str]) -> str:
+    """What prod serves before the rehearsed merge: an older model (alpha=1.0), deployed the way README's
+    "First deploy" does it, without a workflow, so that a rollback of prod has somewhere to go. dev and
+    staging start empty: their first update is the workflow's. Returns the older version."""
+    out = stage.rehearsal.state / "seed-artifacts"
+    trained = stage.pipelines("train", "--recipe", "house-price", "--set", "alpha=1.0", "--out", str(out), stack=None)
+    assert trained.returncode == 0, trained.stderr
+    values = dict(line.split("=", 1) for line in trained.stdout.splitlines() if "=" in line)
+    image = importlib.import_module("tests.rehearsal.standin_env").record_image(env, Path(values["path"]))
+    deployed = stage.pipelines("deploy", "--artifact", values["path"], "--image", image, stack="prod")
+    assert deployed.returncode == 0, deployed.stderr
+    return values["version"]
+
+
+def broken_model(repo: Path) -> str:
+    """A commit with a packaging bug: a new version, measured well (the gate passes), that ships a model
+    fitted on two of the three features. The service cannot load it, so dev's deploy or smoke fails."""
+    path = repo / "model" / "train.py"
+    text = path.read_text()
+    edits = [
+        (
+            "    fingerprint = data_fingerprint(data)\n",
+            '    fingerprint = data_fingerprint(data)\n    params = {**params, "packaging": "rehearsal-broken"}\n',
+        ),
+        (
+            "    metrics = score(spec.task, data.y_test, estimator.predict(data.x_test))\n",
+            "    metrics = score(spec.task, data.y_test, estimator.predict(data.x_test))\n"
+            "    from sklearn.linear_model import LinearRegression\n\n"
+            "    estimator = LinearRegression().fit(data.x_train[:, :2], data.y_train)\n",
+        ),
+    ]
+    for old, new in edits:
+        assert old in text, f"model/train.py changed: the rehearsal's sabotage needs {old!r}"
+        text = text.replace(old, new, 1)
+    path.write_text(text)
+    return commit(repo, "a broken model")
+
+
+@pytest.fixture(scope="session")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    if not STANDIN_CLI.exists() or importlib.util.find_spec("tests.rehearsal.standin_env") is None:
+        pytest.skip("the stand-in Pulumi CLI (tests/rehearsal/standin_pulumi, standin_env.py) is not in this tree")
+    base = tmp_path_factory.mktemp("rehearsal")
+    repo = base / "repo"
+    sha = snapshot_repo(ROOT, repo)
+    envs = environments()
+    variables = {"DEPLOY_RUNNER": "rehearsal-deploy", "CI_PYTEST_ARGS": CI_TESTS, "PULUMI_PR_TEAM": "modelship-pr"}
+    variables |= {"PULUMI_ORG": ORG, "LOADCHECK_PROFILE": "local"}  # local: the 2-core SLO profile
+    env = standin_env(base / "standin")
+    state = Path(env["MODELSHIP_REHEARSAL_DIR"])  # one folder for the stand-in CLI and the stand-in actions
+    rehearsal = Rehearsal(repo, state, envs, variables, env=env)
+    stage = Stage(rehearsal, envs)
+    try:
+        stage.seeded = seed(stage, env)
+        stage.after("deploy", rehearsal.run("deploy.yml", "push", push(sha), approve={"production"}))
+        stage.after("broken", rehearsal.run("deploy.yml", "push", push(broken_model(repo)), approve={"production"}))
+        who = ["-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost"]
+        subprocess.run(["git", *who, "revert", "--no-edit", "HEAD"], cwd=repo, check=True, capture_output=True)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+        stage.after("ci", rehearsal.run("ci.yml", "pull_request", pull_request("opened", head)))
+        stage.after("pr", rehearsal.run("pr-environment.yml", "pull_request", pull_request("opened", head)))
+        stage.after("pr-closed", rehearsal.run("pr-environment.yml", "pull_request", pull_request("closed", head)))
+        loadtest = rehearsal.run(
+            "loadtest.yml",
+            "workflow_dispatch",
+            {"inputs": {"environment": "staging"}},
+            inputs={"environment": "staging"},
+        )
+        stage.after("loadtest", loadtest)
+        yield stage
+    finally:
+        (base / "summary.txt").write_text(stage.summary() + "\n")
+        importlib.import_module("tests.rehearsal.standin_env").kill_all(env)  # every service and Postgres it started
+
+
+def test_push_to_main_deploys_dev_staging_and_prod(stage: Stage) -> None:
+    run = stage.runs["deploy"]
+    assert run.returncode == 0, run.log
+    assert {job: run.result(job) for job in ("train", "build", *STACKS)} == dict.fromkeys(
+        ("train", "build", *STACKS), "success"
+    )
+    version = run.jobs["train"].outputs["train.version"]
+    for stack in STACKS:
+        history = stage.pipelines("history", stack=stack)
+        assert history.returncode == 0, history.stderr
+        # the workflow's update of this version, with its smoke and loadcheck verdicts (columns "pass pass")
+        updates = [line.split() for line in history.stdout.splitlines() if version in line and "succeeded" in line]
+        assert any(fields.count("pass") == 2 for fields in updates), history.stdout
+
+
+def test_build_push_records_the_digest_of_the_trained_artifact(stage: Stage) -> None:
+    run = stage.runs["deploy"]
+    version, digest = run.jobs["train"].outputs["train.version"], run.jobs["build"].outputs["build.digest"]
+    stored = Path(json.loads((stage.rehearsal.state / "images.json").read_text())[digest])
+    assert json.loads((stored / "manifest.json").read_text())["version"] == version
+    assert artifact_digest(stored) == digest, "the digest names exactly the artifact the train job uploaded"
+    uploaded = stage.rehearsal.state / "runs" / str(run.run_id) / "artifacts" / "model" / version
+    assert artifact_digest(uploaded) == digest
+
+
+def test_a_broken_model_rolls_dev_back_and_leaves_staging_and_prod(stage: Stage) -> None:
+    good = stage.runs["deploy"].jobs["train"].outputs["train.version"]
+    run = stage.runs["broken"]
+    assert run.result("dev") == "failure" and run.result("staging") != "success" and run.result("prod") != "success"
+    assert stage.served["broken"] == stage.served["deploy"], "dev rolled back; staging and prod untouched"
+    assert stage.served["deploy"]["dev"] == good
+
+
+def test_every_stack_serves_and_names_the_new_version(stage: Stage) -> None:
+    version = stage.runs["deploy"].jobs["train"].outputs["train.version"]
+    for stack in STACKS:
+        assert stage.served_version(stack) == version
+        assert version in json.dumps(stage.outputs(stack))
+
+
+def test_pull_request_runs_ci_with_a_gate_and_a_policy_checked_preview(stage: Stage) -> None:
+    run = stage.runs["ci"]
+    assert {job: run.result(job) for job in ("test", "model", "preview")} == dict.fromkeys(
+        ("test", "model", "preview"), "success"
+    ), run.log
+    deployed = stage.runs["deploy"].jobs["train"].outputs["train.version"]
+    gate = run.jobs["model"].summary  # compared with the model artifact of the last successful deploy run
+    assert f"baseline from: artifact baseline/{deployed}" in gate and "result: PASS" in gate, gate
+    comments = sorted((stage.rehearsal.state / "comments" / str(PR)).glob("*.md"))
+    preview = [c.read_text() for c in comments if "`preview` on" in c.read_text()]
+    assert preview and "organization/staging" in preview[0] and "policy pack" in preview[0].lower(), preview
+
+
+def test_pull_request_deploys_checks_and_comments_its_stack_then_destroys_it(stage: Stage) -> None:
+    assert stage.runs["pr"].result("deploy") == "success", stage.runs["pr"].log
+    comments = [c.read_text() for c in sorted((stage.rehearsal.state / "comments" / str(PR)).glob("*.md"))]
+    body = next(c for c in comments if f"Environment `pr-{PR}`" in c)
+    assert "PASS" in body and "(not run)" not in body
+    assert stage.runs["pr-closed"].result("destroy") == "success", stage.runs["pr-closed"].log
+    listed = stage.pipelines("history", stack=f"pr-{PR}")
+    assert listed.returncode != 0, "the PR stack's state is gone after the close"
+
+
+def test_loadtest_of_staging_leaves_its_report(stage: Stage) -> None:
+    run = stage.runs["loadtest"]
+    assert run.result("loadtest") == "success", run.log
+    reports = list((stage.rehearsal.state / "runs" / str(run.run_id) / "artifacts").glob("loadtest-*/*"))
+    assert reports, "the load test uploaded no report"
+
+
+def test_rollback_of_prod_returns_to_the_previous_version(stage: Stage) -> None:
+    before = stage.served_version("prod")
+    assert before == stage.runs["deploy"].jobs["train"].outputs["train.version"] != stage.seeded
+    run = stage.rehearsal.run(
+        "rollback.yml",
+        "workflow_dispatch",
+        {"inputs": {"stack": "prod"}},
+        inputs={"stack": "prod"},
+        approve={"production"},
+    )
+    stage.after("rollback", run)
+    assert run.result("rollback") == "success", run.log
+    assert stage.served_version("prod") == stage.seeded, "prod serves the model it served before the push"

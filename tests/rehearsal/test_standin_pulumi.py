@@ -14,7 +14,7 @@ from pulumi import automation as auto
 from tests.rehearsal.standin_pulumi import merge
 from tests.rehearsal.standin_pulumi.state import StackState, StandinError
 
-pytestmark = pytest.mark.rehearsal
+# Quick (the stand-in alone, or one act job): part of `make test`; the full flows carry the `rehearsal` marker.
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,7 +20,7 @@ from tests.rehearsal.act import (
     scoped_workflow,
 )
 
-pytestmark = pytest.mark.rehearsal
+# Quick (the stand-in alone, or one act job): part of `make test`; the full flows carry the `rehearsal` marker.
 
 ENVS = {
     "dev": Environment("dev", {"PULUMI_ACCESS_TOKEN": "tok-dev"}, ("main",)),

@@ -8,8 +8,6 @@ import re
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from tests.rehearsal.act import (
     STANDINS,
     WORKFLOWS,

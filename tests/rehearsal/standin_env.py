@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -81,3 +82,21 @@ def leftovers(env: Mapping[str, str]) -> list[int]:
         except OSError:
             continue  # gone meanwhile, or not ours to read
     return [pid for pid in found if pid != os.getpid()]
+
+
+def store_backup_credentials(env: Mapping[str, str], stack: str = "prod") -> None:
+    """The platform team's one-time step for a stack with backups on (Pulumi.prod.yaml says so): the object
+    store's credentials go in as stack secrets. The real CLI writes them encrypted to Pulumi.<stack>.yaml, which
+    the team commits; the stand-in keeps CLI-set config in its backend, so this runs once per rehearsal."""
+
+    def pulumi(*args: str) -> subprocess.CompletedProcess[str]:
+        repo = Path(__file__).resolve().parents[2]
+        return subprocess.run(
+            ["pulumi", *args, "--non-interactive"], env={**os.environ, **env}, cwd=repo, capture_output=True, text=True
+        )
+
+    init = pulumi("stack", "init", stack)
+    assert init.returncode == 0 or "already exists" in init.stderr, init.stderr
+    for key, value in (("db.backup.accessKeyId", "rehearsal-access-key"), ("db.backup.secretAccessKey", "s3cret")):
+        done = pulumi("config", "set", "--secret", key, value, "--stack", stack)
+        assert done.returncode == 0, done.stderr

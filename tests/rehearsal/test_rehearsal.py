@@ -30,7 +30,7 @@ from sklearn.dummy import DummyRegressor
 
 from model.artifact import sha256_file
 from model.train import train
-from tests.rehearsal.standin_env import record_image
+from tests.rehearsal.standin_env import record_image, store_backup_credentials
 
 pytestmark = [pytest.mark.rehearsal, pytest.mark.timeout(1500)]
 
@@ -95,6 +95,7 @@ class Rehearsal:
 def rehearsal(standin: dict[str, str], tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Rehearsal:
     root = tmp_path_factory.mktemp("rehearsal")
     run = Rehearsal(standin, root)
+    store_backup_credentials(standin)  # prod has backups on: the team's one-time secret setup
     for label, seed in (("v1", 42), ("v2", 7)):
         trained = train("house-price", artifacts_dir, seed=seed)  # reused when the session trained it already
         run.versions[label], run.artifacts[label] = trained.version, trained.path

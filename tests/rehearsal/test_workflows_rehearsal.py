@@ -159,7 +159,9 @@ def seed(stage: Stage, env: dict[str, str]) -> str:
     trained = stage.pipelines("train", "--recipe", "house-price", "--set", "alpha=1.0", "--out", str(out), stack=None)
     assert trained.returncode == 0, trained.stderr
     values = dict(line.split("=", 1) for line in trained.stdout.splitlines() if "=" in line)
-    image = importlib.import_module("tests.rehearsal.standin_env").record_image(env, Path(values["path"]))
+    standin = importlib.import_module("tests.rehearsal.standin_env")
+    image = standin.record_image(env, Path(values["path"]))
+    standin.store_backup_credentials(env)  # prod has backups on: the team's one-time secret setup
     deployed = stage.pipelines("deploy", "--artifact", values["path"], "--image", image, stack="prod")
     assert deployed.returncode == 0, deployed.stderr
     return values["version"]

@@ -193,8 +193,7 @@ def broken_model(repo: Path) -> str:
 
 @pytest.fixture(scope="session")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
-    if not STANDIN_CLI.exists() or importlib.util.find_spec("tests.rehearsal.standin_env") is None:
-        pytest.skip("the stand-in Pulumi CLI (tests/rehearsal/standin_pulumi, standin_env.py) is not in this tree")
+    assert STANDIN_CLI.exists(), "the stand-in Pulumi CLI (tests/rehearsal/standin_pulumi) is missing"
     base = tmp_path_factory.mktemp("rehearsal")
     repo = base / "repo"
     sha = snapshot_repo(ROOT, repo)

@@ -168,8 +168,10 @@ class EmbeddedPostgres:
         os.chown(self.log_file, entry.pw_uid, entry.pw_gid)
 
     def _allow_traversal(self) -> None:
+        # The server runs as the system user, so it must reach both its data folder and its binaries: a
+        # virtualenv inside a private folder (a pytest tmp root, an act cache, a 0700 home) hides pg_ctl.
         traverse = stat.S_IXGRP | stat.S_IXOTH
-        for parent in self.data_dir.parents:
+        for parent in {*self.data_dir.parents, *self.bin.parents}:
             mode = parent.stat().st_mode
             if mode & traverse != traverse:
                 parent.chmod(mode | traverse)

@@ -40,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
         help="start servers as this shell would (PYTHONDONTWRITEBYTECODE as set): the slow-start worst case",
     )  # fmt: skip
     parser.add_argument("--peers", default="", help="comma-separated peers served beside modelship: kserve, mlserver")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each figure is the median")
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)}")
     return parser
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         out_dir=args.out, artifacts_dir=args.artifacts, duration_s=args.duration, warmup_s=args.warmup,
         connections=args.connections, workers=args.workers, cold_starts=args.cold_starts, only=only,
         service_env=tuple((key, value) for key, _, value in pairs), bytecode_cache=not args.no_bytecode_cache,
-        peers=peers,
+        peers=peers, rounds=max(1, args.rounds),
     )  # fmt: skip
     run = run_bench(settings)
     text, json_path, png_path = write_reports(run, args.out)

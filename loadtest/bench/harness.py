@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import psutil
@@ -42,6 +42,7 @@ class Settings:
     service_env: tuple[tuple[str, str], ...] = ()  # extra MODELSHIP_* settings, to try a lever
     bytecode_cache: bool = True  # see server_environment()
     peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/peers.py)
+    rounds: int = 1  # interleaved rounds: every case once per round, medians reported
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class CaseResult:
     ready_s: float
     rows_logged: int | None  # rows the server's log table gained over the whole run
     answered_total: int  # 2xx over the whole run, warm-up included
+    rounds_rps: tuple[float, ...] = ()  # each round's req/s, in round order, when there were several
 
     @property
     def instances_per_s(self) -> float:
@@ -221,19 +223,52 @@ def measure_cold_starts(model_dir: Path, ctx: _Context) -> tuple[float, list[flo
 
 
 def _run_cases(cases: list[Case], ctx: _Context) -> tuple[list[CaseResult], dict[str, str]]:
-    results, failures = [], {}
-    for case in cases:
-        log.info("%-16s starting (%s, %.0f s)", case.key, case.workload.key, ctx.settings.duration_s)
-        try:
-            result = run_case(case, ctx)
-        except (ServerError, LoadError) as exc:
-            failures[case.key] = str(exc).splitlines()[0]
-            log.error("%-16s FAILED: %s (log in %s)", case.key, failures[case.key], ctx.log_dir)
-            continue
-        results.append(result)
-        log.info("%-16s %8.0f req/s  p99 %6.1f ms", case.key, result.load.rps, result.load.p99_ms)
-        time.sleep(0.5)  # let the previous server's sockets and CPU settle
+    """Every case once per round, rounds interleaved (A B C, A B C, ...), so a slow spell of the machine
+    spreads over all servers instead of landing on one; each case reports its medians over the rounds."""
+    per_case: dict[str, list[CaseResult]] = {}
+    failures: dict[str, str] = {}
+    for number in range(1, ctx.settings.rounds + 1):
+        for case in (c for c in cases if c.key not in failures):
+            log.info("round %d/%d %-16s starting (%s, %.0f s)", number, ctx.settings.rounds, case.key,
+                     case.workload.key, ctx.settings.duration_s)  # fmt: skip
+            try:
+                result = run_case(case, ctx)
+            except (ServerError, LoadError) as exc:
+                failures[case.key] = str(exc).splitlines()[0]
+                log.error("%-16s FAILED: %s (log in %s)", case.key, failures[case.key], ctx.log_dir)
+                continue
+            per_case.setdefault(case.key, []).append(result)
+            log.info("%-16s %8.0f req/s  p99 %6.1f ms", case.key, result.load.rps, result.load.p99_ms)
+            time.sleep(0.5)  # let the previous server's sockets and CPU settle
+    results = [median_result(per_case[c.key]) for c in cases if c.key in per_case and c.key not in failures]
     return results, failures
+
+
+def median_result(rounds: list[CaseResult]) -> CaseResult:
+    """One row for a case: the median of each figure over its rounds; errors and answers summed."""
+    if len(rounds) == 1:
+        return rounds[0]
+
+    def med(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    loads = [r.load for r in rounds]
+    load = replace(
+        loads[0],
+        answers=sum(x.answers for x in loads), errors=sum(x.errors for x in loads),
+        statuses={k: sum(x.statuses.get(k, 0) for x in loads) for k in {k for x in loads for k in x.statuses}},
+        rps=med([x.rps for x in loads]), p50_ms=med([x.p50_ms for x in loads]), p90_ms=med([x.p90_ms for x in loads]),
+        p99_ms=med([x.p99_ms for x in loads]), max_ms=max(x.max_ms for x in loads),
+        mean_ms=med([x.mean_ms for x in loads]), loadgen_cpu_s=med([x.loadgen_cpu_s for x in loads]),
+        answered_total=sum(x.answered_total for x in loads),
+    )  # fmt: skip
+    db = [r.db_cpu_us for r in rounds if r.db_cpu_us is not None]
+    logged = [r.rows_logged for r in rounds if r.rows_logged is not None]
+    return replace(
+        rounds[0], load=load, server_cpu_us=med([r.server_cpu_us for r in rounds]), db_cpu_us=med(db) if db else None,
+        ready_s=med([r.ready_s for r in rounds]), rows_logged=sum(logged) if logged else None,
+        answered_total=load.answered_total, rounds_rps=tuple(r.load.rps for r in rounds),
+    )  # fmt: skip
 
 
 def _train(artifacts: Path) -> tuple[Path, Path, dict[str, dict[str, object]]]:

@@ -1,4 +1,4 @@
-"""The bench table, the issue-5 targets as ratios from the same run, bench.json and bench.png."""
+"""The bench table, the targets as ratios from the same run, bench.json and bench.png."""
 
 from __future__ import annotations
 
@@ -31,6 +31,26 @@ def _ratio(numerator: str, denominator: str) -> Callable[[dict[str, CaseResult],
     return observe
 
 
+def _p99_ratio(numerator: str, denominator: str) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+    def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
+        if numerator not in rows or denominator not in rows or rows[denominator].load.p99_ms <= 0:
+            return None
+        return rows[numerator].load.p99_ms / rows[denominator].load.p99_ms
+
+    return observe
+
+
+IRIS_PEERS = ("kserve-iris-1-v2", "mlserver-iris-1-v2", "mlserver-iris-batching")
+
+
+def _vs_best(own: str, peers: tuple[str, ...]) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+    def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
+        best = max((rows[k].load.rps for k in peers if k in rows), default=0.0)
+        return rows[own].load.rps / best if own in rows and best > 0 else None
+
+    return observe
+
+
 def _field(key: str, attr: str) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
     def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
         if key not in rows:
@@ -53,6 +73,17 @@ TARGETS = (
            _field("modelship-batch", "instances_per_s")),
     Target("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
            lambda _rows, run: run.cold_start_median_s),
+    # Issue 12, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them).
+    Target("house 1-instance req/s vs KServe", ">=", 3.0, "x", _ratio("modelship-house", "kserve-house-1-v2")),
+    Target("batch of 100 req/s vs KServe, /predict", ">=", 1.5, "x",
+           _ratio("modelship-batch", "kserve-house-100-v2")),
+    Target("batch of 100 req/s vs KServe, v2 infer", ">=", 1.5, "x",
+           _ratio("modelship-v2-batch", "kserve-house-100-v2")),
+    Target("batch of 100 p99 / KServe's p99, /predict", "<=", 1.0, "x",
+           _p99_ratio("modelship-batch", "kserve-house-100-v2")),
+    Target("batch of 100 p99 / KServe's p99, v2 infer", "<=", 1.0, "x",
+           _p99_ratio("modelship-v2-batch", "kserve-house-100-v2")),
+    Target("iris req/s vs the best peer (its batching on)", ">=", 5.0, "x", _vs_best("modelship-iris", IRIS_PEERS)),
 )  # fmt: skip
 
 
@@ -90,7 +121,7 @@ def table(run: BenchRun) -> str:
 
 
 def targets_text(verdicts: list[dict[str, Any]]) -> str:
-    lines = ["targets (issue 5), ratios from this run:"]
+    lines = ["targets, ratios from this run:"]
     for v in verdicts:
         status = "n/a " if v["met"] is None else ("MET " if v["met"] else "MISS")
         digits = 2 if v["unit"] in ("x", "ms", "s") else 0
@@ -131,7 +162,8 @@ def _context_text(run: BenchRun) -> str:
     settings, box = run.settings, machine()
     return (
         f"{settings.connections} connections, {settings.duration_s:g} s measured after {settings.warmup_s:g} s "
-        f"warm-up, {settings.workers} uvicorn workers; {box['cpus']} CPUs, load average (1/5/15 min) at the end "
+        f"warm-up, medians of {settings.rounds} interleaved round(s), {settings.workers} uvicorn workers; "
+        f"{box['cpus']} CPUs, load average (1/5/15 min) at the end "
         f"{box['load_average_1_5_15']}; models {', '.join(run.versions.values())}"
     )
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 def test_bench_runs_servers_fresh_and_reports(artifacts_dir: Path, pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
     settings = Settings(
         out_dir=tmp_path / "bench", artifacts_dir=artifacts_dir, duration_s=1.0, warmup_s=0.5,
-        connections=8, workers=1, cold_starts=1, only=frozenset({"modelship-house", "seed-style"}),
+        connections=8, workers=1, cold_starts=1, only=frozenset({"modelship-house", "seed-style"}), rounds=2,
     )  # fmt: skip
 
     run = run_bench(settings, postgres=pg_server)
@@ -32,7 +32,8 @@ def test_bench_runs_servers_fresh_and_reports(artifacts_dir: Path, pg_server: Em
         # both log every prediction: one row per 2xx (warm-up included), plus at most one answer per
         # connection that was committed but not read when the load stopped
         assert row.rows_logged is not None
-        assert row.answered_total <= row.rows_logged <= row.answered_total + settings.connections, row
+        assert row.answered_total <= row.rows_logged <= row.answered_total + settings.connections * 2, row
+        assert len(row.rounds_rps) == 2 and row.load.rps == pytest.approx(sum(row.rounds_rps) / 2)
     assert run.cold_starts_s == []  # not selected
     report = json.loads(json_path.read_text())
     ratio = next(t for t in report["targets"] if t["target"].startswith("house 1-instance req/s vs seed"))

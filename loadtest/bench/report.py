@@ -22,20 +22,16 @@ class Target:
     observe: Callable[[dict[str, CaseResult], BenchRun], float | None]
 
 
-def _ratio(numerator: str, denominator: str) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+def _ratio(
+    numerator: str, denominator: str, figure: str = "rps"
+) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+    """numerator's figure (req/s, or p99_ms) over denominator's, both from this run."""
+
     def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
-        if numerator not in rows or denominator not in rows or rows[denominator].load.rps <= 0:
+        if numerator not in rows or denominator not in rows:
             return None
-        return rows[numerator].load.rps / rows[denominator].load.rps
-
-    return observe
-
-
-def _p99_ratio(numerator: str, denominator: str) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
-    def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
-        if numerator not in rows or denominator not in rows or rows[denominator].load.p99_ms <= 0:
-            return None
-        return rows[numerator].load.p99_ms / rows[denominator].load.p99_ms
+        below = float(getattr(rows[denominator].load, figure))
+        return float(getattr(rows[numerator].load, figure)) / below if below > 0 else None
 
     return observe
 
@@ -80,9 +76,9 @@ TARGETS = (
     Target("batch of 100 req/s vs KServe, v2 infer", ">=", 1.5, "x",
            _ratio("modelship-v2-batch", "kserve-house-100-v2")),
     Target("batch of 100 p99 / KServe's p99, /predict", "<=", 1.0, "x",
-           _p99_ratio("modelship-batch", "kserve-house-100-v2")),
+           _ratio("modelship-batch", "kserve-house-100-v2", "p99_ms")),
     Target("batch of 100 p99 / KServe's p99, v2 infer", "<=", 1.0, "x",
-           _p99_ratio("modelship-v2-batch", "kserve-house-100-v2")),
+           _ratio("modelship-v2-batch", "kserve-house-100-v2", "p99_ms")),
     Target("iris req/s vs the best peer (its batching on)", ">=", 5.0, "x", _vs_best("modelship-iris", IRIS_PEERS)),
 )  # fmt: skip
 

@@ -14,7 +14,6 @@ import pulumi  # noqa: E402
 from infra import config  # noqa: E402
 from infra.components import (  # noqa: E402
     GpuNodePool,
-    GpuNodePoolArgs,
     ModelImage,
     ModelImageArgs,
     ModelService,
@@ -27,20 +26,7 @@ cfg = config.load(pulumi.Config(), pulumi.get_stack())
 
 gpu_pool = None
 if cfg.gpu.enabled:
-    g = cfg.gpu
-    gpu_pool = GpuNodePool(
-        "modelship-gpu",
-        GpuNodePoolArgs(
-            cluster=g.cluster,
-            location=g.location,
-            machine_type=g.machine_type,
-            accelerator_type=g.accelerator_type,
-            accelerator_count=g.accelerator_count,
-            min_nodes=g.min_nodes,
-            max_nodes=g.max_nodes,
-            gpus_per_pod=g.per_pod,
-        ),
-    )
+    gpu_pool = GpuNodePool("modelship-gpu", cfg.gpu.pool)
 
 i = cfg.image
 image = ModelImage(

@@ -156,8 +156,9 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
-class GpuConfig:
-    enabled: bool
+class GpuNodePoolArgs:
+    """The GKE node pool of infra.components.gpu.GpuNodePool, as read from `gpu.*`."""
+
     cluster: str
     location: str
     machine_type: str
@@ -165,7 +166,13 @@ class GpuConfig:
     accelerator_count: int
     min_nodes: int
     max_nodes: int
-    per_pod: int
+    gpus_per_pod: int
+
+
+@dataclass(frozen=True)
+class GpuConfig:
+    enabled: bool
+    pool: GpuNodePoolArgs  # what the GpuNodePool component takes, as read from config
     base_image: str
 
 
@@ -331,8 +338,7 @@ def _retention(c: pulumi.Config) -> RetentionConfig:
 
 
 def _gpu(c: pulumi.Config) -> GpuConfig:
-    return GpuConfig(
-        enabled=_bool(c, "gpu.enabled"),
+    pool = GpuNodePoolArgs(
         cluster=_str(c, "gpu.cluster"),
         location=_str(c, "gpu.location"),
         machine_type=_str(c, "gpu.machineType"),
@@ -340,9 +346,9 @@ def _gpu(c: pulumi.Config) -> GpuConfig:
         accelerator_count=_int(c, "gpu.acceleratorCount"),
         min_nodes=_int(c, "gpu.minNodes"),
         max_nodes=_int(c, "gpu.maxNodes"),
-        per_pod=_int(c, "gpu.perPod"),
-        base_image=_str(c, "gpu.baseImage"),
+        gpus_per_pod=_int(c, "gpu.perPod"),
     )
+    return GpuConfig(enabled=_bool(c, "gpu.enabled"), pool=pool, base_image=_str(c, "gpu.baseImage"))
 
 
 def _raw(c: pulumi.Config, key: str) -> str | None:
@@ -528,15 +534,15 @@ def _retention_problems(r: RetentionConfig) -> list[str]:
     return problems
 
 
-def _gpu_problems(g: GpuConfig) -> list[str]:
-    if not g.enabled:
+def _gpu_problems(gpu: GpuConfig) -> list[str]:
+    if not gpu.enabled:
         return []
-    problems = []
-    if not g.cluster or not g.location:
+    problems, pool = [], gpu.pool
+    if not pool.cluster or not pool.location:
         problems.append("gpu.cluster and gpu.location are required when gpu.enabled is true")
-    if not 0 <= g.min_nodes <= g.max_nodes or g.max_nodes < 1:
+    if not 0 <= pool.min_nodes <= pool.max_nodes or pool.max_nodes < 1:
         problems.append("need 0 <= gpu.minNodes <= gpu.maxNodes and gpu.maxNodes >= 1")
-    if not 1 <= g.per_pod <= g.accelerator_count:
+    if not 1 <= pool.gpus_per_pod <= pool.accelerator_count:
         problems.append("gpu.perPod must be between 1 and gpu.acceleratorCount")
     return problems
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+from infra.config import GpuNodePoolArgs
+
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 POOL_LABEL = "modelship.dev/pool"
@@ -19,18 +21,6 @@ class GpuScheduling:
     node_selector: dict[str, str]
     gpus_per_pod: int
     tolerations: list[dict[str, str]] = field(default_factory=lambda: [{**GPU_TAINT, "operator": "Equal"}])
-
-
-@dataclass(frozen=True)
-class GpuNodePoolArgs:
-    cluster: str
-    location: str
-    machine_type: str
-    accelerator_type: str
-    accelerator_count: int
-    min_nodes: int
-    max_nodes: int
-    gpus_per_pod: int
 
 
 class GpuNodePool(pulumi.ComponentResource):

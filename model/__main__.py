@@ -10,25 +10,16 @@ from typing import Any
 
 from model.artifact import ArtifactError
 from model.evaluate import evaluate
+from model.keyvalue import parse_pairs
 from model.recipes import RECIPES
 from model.train import train
 
 
-def _parse_value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
 def _overrides(pairs: list[str]) -> dict[str, Any]:
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        result[key] = _parse_value(value)
-    return result
+    try:
+        return parse_pairs(pairs, "--set")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                 "path": str(result.path),
                 "version": result.version,
                 "reused": result.reused,
-                "metrics": result.manifest["metrics"],
+                "metrics": result.manifest.metrics,
             }
             print(json.dumps(summary))
         else:

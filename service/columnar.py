@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from model.manifest import ManifestFeature
 from service.errors import InvalidInput
-from service.validation import Checked, Feature, InstanceValidator
+from service.validation import Checked, InstanceValidator, outside_range
 
 MAX_PROBLEMS = 20  # the body names this many; the message gives the total
 Locate = Callable[[int, str], tuple[Any, ...]]
@@ -67,7 +68,7 @@ def check_matrix(validator: InstanceValidator, x: np.ndarray, locate: Locate) ->
 
 
 def _check_column(
-    f: Feature,
+    feature: ManifestFeature,
     column: np.ndarray,
     finite: np.ndarray,
     j: int,
@@ -75,17 +76,17 @@ def _check_column(
     warnings: list[tuple[int, int, str]],
     reject: bool,
 ) -> None:
-    if f.type == "integer":
+    if feature.type == "integer":
         for i in np.flatnonzero(finite & (column != np.floor(column)))[:MAX_PROBLEMS].tolist():
             problems.append((i, j, f"must be an integer, got {float(column[i])!r}"))
-    outside = np.flatnonzero(finite & ((column < f.low) | (column > f.high)))
+    outside = np.flatnonzero(finite & ((column < feature.min) | (column > feature.max)))
     if not len(outside):
         return
     found = problems if reject else warnings
     for i in outside[: MAX_PROBLEMS if reject else len(outside)].tolist():
         value = column[i]
-        shown = int(value) if f.type == "integer" and value.is_integer() else float(value)
-        found.append((i, j, f"{shown!r} is outside the range seen in training [{f.low:g}, {f.high:g}] {f.unit}"))
+        shown = int(value) if feature.type == "integer" and value.is_integer() else float(value)
+        found.append((i, j, outside_range(repr(shown), feature)))
 
 
 def _invalid(validator: InstanceValidator, problems: list[tuple[int, int, str]], locate: Locate) -> InvalidInput:

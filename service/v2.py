@@ -72,7 +72,7 @@ def _loaded(st: AppState, name: str, version: str | None) -> Predictor:
     predictor = st.predictor
     if predictor is None:
         raise NotReady("the model is not loaded yet")
-    served = predictor.manifest["name"]
+    served = predictor.manifest.name
     if name != served or version not in (None, predictor.version):
         asked = f"model {name!r}" + (f" version {version!r}" if version is not None else "")
         raise ModelNotFound(f"{asked} is not loaded; this server serves model {served!r} version "
@@ -97,7 +97,7 @@ async def server_ready(request: Request) -> Response:
     """Readiness: the model is loaded and the prediction log accepts records, as GET /ready."""
     st = _state(request)
     ok = st.predictor is not None and bool(st.log and st.log.accepting)
-    return _json({"name": st.predictor.manifest["name"] if st.predictor else "", "ready": ok}, 200 if ok else 503)
+    return _json({"name": st.predictor.manifest.name if st.predictor else "", "ready": ok}, 200 if ok else 503)
 
 
 @router.get("/models/{name}", response_model=MetadataModel, responses=ERRORS, summary="Model metadata")
@@ -156,7 +156,7 @@ def _ready(request: Request, name: str, version: str | None) -> Response:
     except ServiceError as exc:
         return error_response(exc)
     ok = bool(st.log and st.log.accepting)
-    return _json({"name": predictor.manifest["name"], "ready": ok}, 200 if ok else 503)
+    return _json({"name": predictor.manifest.name, "ready": ok}, 200 if ok else 503)
 
 
 async def _infer_route(request: Request, name: str, version: str | None) -> Response:
@@ -169,11 +169,11 @@ async def _infer_route(request: Request, name: str, version: str | None) -> Resp
 
 
 def model_metadata_body(predictor: Predictor) -> dict[str, Any]:
-    features = predictor.manifest["features"]
-    inputs = [{"name": f["name"], "datatype": "INT64" if f["type"] == "integer" else "FP64", "shape": [-1]}
+    features = predictor.manifest.features
+    inputs = [{"name": f.name, "datatype": "INT64" if f.type == "integer" else "FP64", "shape": [-1]}
               for f in features]  # fmt: skip
     return {
-        "name": predictor.manifest["name"],
+        "name": predictor.manifest.name,
         "versions": [predictor.version],
         "platform": "sklearn_joblib",
         "inputs": inputs,
@@ -206,7 +206,7 @@ async def infer(
     parameters: dict[str, Any] = {"request_id": request_id}
     if warnings:
         parameters["warnings"] = "; ".join(warnings)
-    answer = {"model_name": predictor.manifest["name"], "model_version": predictor.version,
+    answer = {"model_name": predictor.manifest.name, "model_version": predictor.version,
               "id": asked.id if asked.id is not None else request_id, "parameters": parameters,
               "outputs": [{"name": n, "datatype": t, "shape": shape, "data": data}
                           for n, (t, shape, data) in outputs.items()]}  # fmt: skip

@@ -25,13 +25,13 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    t = commands.add_parser("train", help="train a recipe into a versioned artifact folder")
-    t.add_argument("--recipe", default="house-price", choices=sorted(RECIPES))
-    t.add_argument("--out", type=Path, default=Path("artifacts"))
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    e = commands.add_parser("evaluate", help="print an artifact's held-out metrics as JSON")
-    e.add_argument("artifact", type=Path)
+    train_parser = commands.add_parser("train", help="train a recipe into a versioned artifact folder")
+    train_parser.add_argument("--recipe", default="house-price", choices=sorted(RECIPES))
+    train_parser.add_argument("--out", type=Path, default=Path("artifacts"))
+    train_parser.add_argument("--seed", type=int, default=42)
+    train_parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    evaluate_parser = commands.add_parser("evaluate", help="print an artifact's held-out metrics as JSON")
+    evaluate_parser.add_argument("artifact", type=Path)
     args = parser.parse_args(argv)
 
     try:

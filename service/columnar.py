@@ -52,15 +52,15 @@ def _matrix_of(validator: InstanceValidator, instances: list[Any]) -> np.ndarray
 _NUMBERS = frozenset({int, float})
 
 
-def check_matrix(validator: InstanceValidator, x: np.ndarray, locate: Locate) -> list[str]:
-    """Raise InvalidInput naming each bad (instance, field) of `x`; return the range warnings."""
+def check_matrix(validator: InstanceValidator, matrix: np.ndarray, locate: Locate) -> list[str]:
+    """Raise InvalidInput naming each bad (instance, field) of `matrix`; return the range warnings."""
     problems: list[tuple[int, int, str]] = []
     warnings: list[tuple[int, int, str]] = []
-    finite = np.isfinite(x)
+    finite = np.isfinite(matrix)
     for i, j in np.argwhere(~finite)[:MAX_PROBLEMS].tolist():
-        problems.append((i, j, f"must be a finite number, got {float(x[i, j])}"))
+        problems.append((i, j, f"must be a finite number, got {float(matrix[i, j])}"))
     for j, feature in enumerate(validator.features):
-        _check_column(feature, x[:, j], finite[:, j], j, problems, warnings, validator.reject_out_of_range)
+        _check_column(feature, matrix[:, j], finite[:, j], j, problems, warnings, validator.reject_out_of_range)
     if problems:
         problems.sort()
         raise _invalid(validator, problems, locate)
@@ -71,14 +71,14 @@ def _check_column(
     feature: ManifestFeature,
     column: np.ndarray,
     finite: np.ndarray,
-    j: int,
+    column_index: int,
     problems: list[tuple[int, int, str]],
     warnings: list[tuple[int, int, str]],
     reject: bool,
 ) -> None:
     if feature.type == "integer":
         for i in np.flatnonzero(finite & (column != np.floor(column)))[:MAX_PROBLEMS].tolist():
-            problems.append((i, j, f"must be an integer, got {float(column[i])!r}"))
+            problems.append((i, column_index, f"must be an integer, got {float(column[i])!r}"))
     outside = np.flatnonzero(finite & ((column < feature.min) | (column > feature.max)))
     if not len(outside):
         return
@@ -86,7 +86,7 @@ def _check_column(
     for i in outside[: MAX_PROBLEMS if reject else len(outside)].tolist():
         value = column[i]
         shown = int(value) if feature.type == "integer" and value.is_integer() else float(value)
-        found.append((i, j, outside_range(repr(shown), feature)))
+        found.append((i, column_index, outside_range(repr(shown), feature)))
 
 
 def _invalid(validator: InstanceValidator, problems: list[tuple[int, int, str]], locate: Locate) -> InvalidInput:

@@ -54,8 +54,8 @@ def _forest(steps: list[Any]) -> Engine | None:
     trees = [tree.tree_ for tree in forest.estimators_]
     n_classes = int(forest.n_classes_)
 
-    def predict_proba(x: np.ndarray) -> np.ndarray:
-        x32 = np.ascontiguousarray(x, dtype=np.float32)  # the trees split on float32, as sklearn does
+    def predict_proba(rows: np.ndarray) -> np.ndarray:
+        x32 = np.ascontiguousarray(rows, dtype=np.float32)  # the trees split on float32, as sklearn does
         total = np.zeros((len(x32), n_classes))
         for tree in trees:
             proba = tree.predict(x32)[:, :n_classes]

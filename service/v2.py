@@ -68,8 +68,8 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _loaded(st: AppState, name: str, version: str | None) -> Predictor:
-    predictor = st.predictor
+def _loaded(state: AppState, name: str, version: str | None) -> Predictor:
+    predictor = state.predictor
     if predictor is None:
         raise NotReady("the model is not loaded yet")
     served = predictor.manifest.name
@@ -190,18 +190,18 @@ def _output_specs(predictor: Predictor) -> dict[str, tuple[str, list[int]]]:
 
 
 async def infer(
-    st: AppState, headers: Mapping[str, str], request: Request, name: str, version: str | None, started: float
+    state: AppState, headers: Mapping[str, str], request: Request, name: str, version: str | None, started: float
 ) -> bytes:
     """Answer one infer request: JSON bytes of a 200, or a ServiceError naming what was wrong."""
-    st.auth.require(headers, "predict")
-    predictor, validator, log = _loaded(st, name, version), st.validator, st.log
+    state.auth.require(headers, "predict")
+    predictor, validator, log = _loaded(state, name, version), state.validator, state.log
     if validator is None or log is None:
         raise NotReady("the prediction log is not open yet")
-    payload, binary = await _read(st, headers, request)
-    asked = decode(payload, binary, validator.names, st.settings.max_batch)
+    payload, binary = await _read(state, headers, request)
+    asked = decode(payload, binary, validator.names, state.settings.max_batch)
     warnings = check_matrix(validator, asked.matrix, lambda i, field: ("body", "instances", i, field))
     outputs = _outputs(predictor, predictor.compute(asked.matrix), asked.outputs)
-    st.count_predictions(len(asked.matrix))
+    state.count_predictions(len(asked.matrix))
     request_id: str = request.scope["state"]["request_id"]
     parameters: dict[str, Any] = {"request_id": request_id}
     if warnings:
@@ -213,17 +213,17 @@ async def infer(
     row = [request_id, predictor.version, _logged_inputs(asked, validator.names),
            orjson.dumps({n: data for n, (_, _, data) in outputs.items()}, option=NUMPY).decode(),
            (time.perf_counter() - started) * 1000, time.time()]  # fmt: skip
-    await log.record(row, st.settings.request_timeout_s)
+    await log.record(row, state.settings.request_timeout_s)
     return orjson.dumps(answer, option=NUMPY)
 
 
-async def _read(st: AppState, headers: Mapping[str, str], request: Request) -> tuple[Any, memoryview | None]:
+async def _read(state: AppState, headers: Mapping[str, str], request: Request) -> tuple[Any, memoryview | None]:
     # tritonclient sends no Content-Type at all, and binary tensors as application/octet-stream.
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in JSON_MEDIA and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
     body = await read_body({**headers, "content-type": "application/json"}, request.stream(),
-                           st.settings.max_body_bytes)  # fmt: skip
+                           state.settings.max_body_bytes)  # fmt: skip
     header_length = headers.get("inference-header-content-length")
     if header_length is None:
         return parse(body), None

@@ -38,8 +38,9 @@ def v2_workloads(house: Manifest, iris: Manifest) -> dict[str, tuple[str, Worklo
     house_rows, iris_rows = _instances(house, 1, VARIANTS), _instances(iris, 2, VARIANTS)
     batches = [_instances(house, 100 + i, BATCH_SIZE) for i in range(16)]
 
-    def load(label: str, model: str, bodies: list[bytes], n: int = 1) -> tuple[str, Workload]:
-        return model, Workload(label, tuple(bodies), instances=n, path=f"/v2/models/{model}/infer", expect=b'"outputs"')
+    def load(label: str, model: str, bodies: list[bytes], instances: int = 1) -> tuple[str, Workload]:
+        path = f"/v2/models/{model}/infer"
+        return model, Workload(label, tuple(bodies), instances=instances, path=path, expect=b'"outputs"')
 
     return {
         "house-1-v2": load("house-price, 1 instance, v2", house.name,

@@ -54,7 +54,7 @@ class ManifestFeature(_Part):
         return round(middle) if self.type == "integer" else round(middle, 2)
 
 
-class Target(_Part):
+class PredictionTarget(_Part):
     name: str
     unit: str
 
@@ -92,7 +92,7 @@ class Manifest(_Part):
     name: str
     version: str
     task: Literal["regression", "classification"]
-    target: Target
+    target: PredictionTarget
     classes: tuple[str, ...] | None
     features: tuple[ManifestFeature, ...]
     metrics: dict[str, float]

@@ -25,9 +25,9 @@ from model.manifest import (
     ArtifactFile,
     Manifest,
     ManifestFeature,
+    PredictionTarget,
     PrimaryMetric,
     Runtime,
-    Target,
     Training,
 )
 from model.metrics import score
@@ -136,7 +136,7 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
         name=spec.name,
         version=version,
         task=spec.task,
-        target=Target(name=spec.target_name, unit=spec.target_unit),
+        target=PredictionTarget(name=spec.target_name, unit=spec.target_unit),
         classes=spec.classes or None,
         features=feature_schema(spec, data.x_train),
         metrics=metrics,

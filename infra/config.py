@@ -399,11 +399,11 @@ def _secret(c: pulumi.Config, key: str) -> pulumi.Output[str]:
     return pulumi.Output.secret(_str(c, key))
 
 
-def _check(s: StackConfig) -> None:
+def _check(stack: StackConfig) -> None:
     """Fail before any resource is declared when the combination cannot work."""
-    problems = [*_image_problems(s.image), *_service_problems(s), *_database_problems(s.database)]
-    problems += [*_retention_problems(s.retention), *_gpu_problems(s.gpu)]
-    problems += _monitoring_problems(s.monitoring) if s.monitoring else []
+    problems = [*_image_problems(stack.image), *_service_problems(stack), *_database_problems(stack.database)]
+    problems += [*_retention_problems(stack.retention), *_gpu_problems(stack.gpu)]
+    problems += _monitoring_problems(stack.monitoring) if stack.monitoring else []
     if problems:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
@@ -438,21 +438,21 @@ def _check_secrets(c: pulumi.Config) -> None:
         raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
 
-def _image_problems(i: ImageConfig) -> list[str]:
+def _image_problems(image: ImageConfig) -> list[str]:
     problems = []
-    if not _LABEL_VALUE.match(i.model_version):
+    if not _LABEL_VALUE.match(image.model_version):
         problems.append("modelVersion must be set to an artifact version such as house-price-3f9a0c1b2d4e")
-    if i.digest_ref and not _DIGEST_REF.match(i.digest_ref):
-        problems.append(f"image.digestRef must look like repo@sha256:<64 hex>, got {i.digest_ref!r}")
-    if not i.digest_ref and not i.repository:
+    if image.digest_ref and not _DIGEST_REF.match(image.digest_ref):
+        problems.append(f"image.digestRef must look like repo@sha256:<64 hex>, got {image.digest_ref!r}")
+    if not image.digest_ref and not image.repository:
         problems.append("image.repository is required to build an image (or set image.digestRef)")
-    if i.repository and (":" in i.repository.rsplit("/", 1)[-1] or "@" in i.repository):
+    if image.repository and (":" in image.repository.rsplit("/", 1)[-1] or "@" in image.repository):
         problems.append("image.repository takes no tag or digest; the tag is modelVersion")
     return problems
 
 
-def _service_problems(s: StackConfig) -> list[str]:
-    svc, hpa = s.service, s.autoscaling
+def _service_problems(stack: StackConfig) -> list[str]:
+    svc, hpa = stack.service, stack.autoscaling
     problems = []
     if svc.service_type not in ("ClusterIP", "LoadBalancer"):
         problems.append("service.type must be ClusterIP or LoadBalancer")
@@ -470,67 +470,72 @@ def _service_problems(s: StackConfig) -> list[str]:
     return problems
 
 
-def _database_problems(d: DatabaseConfig) -> list[str]:
+def _database_problems(database: DatabaseConfig) -> list[str]:
     problems = []
-    if d.mode not in ("cloudnative-pg", "external"):
+    if database.mode not in ("cloudnative-pg", "external"):
         problems.append("db.mode must be cloudnative-pg or external")
-    if d.mode == "cloudnative-pg" and d.instances < 1:
+    if database.mode == "cloudnative-pg" and database.instances < 1:
         problems.append("db.instances must be at least 1")
-    if d.backup and not _RETENTION.match(d.backup.retention):
+    if database.backup and not _RETENTION.match(database.backup.retention):
         problems.append("db.backup.retention must look like 30d, 4w or 6m")
-    return problems + _backup_problems(d) + _restore_problems(d)
+    return problems + _backup_problems(database) + _restore_problems(database)
 
 
-def _backup_problems(d: DatabaseConfig) -> list[str]:
-    b = d.backup
-    if b is None:
+def _backup_problems(database: DatabaseConfig) -> list[str]:
+    backup = database.backup
+    if backup is None:
         return []
-    if d.mode == "external":
+    if database.mode == "external":
         return ["db.backup.enabled needs db.mode cloudnative-pg (back up a managed database with its provider)"]
     problems = []
-    if not _OBJECT_STORE_PATH.match(b.destination_path):
+    if not _OBJECT_STORE_PATH.match(backup.destination_path):
         problems.append(
             "db.backup.enabled is true but db.backup.destinationPath is not an object store path: "
-            f"pulumi config set db.backup.destinationPath s3://<bucket>/<stack> (got {b.destination_path!r})"
+            f"pulumi config set db.backup.destinationPath s3://<bucket>/<stack> (got {backup.destination_path!r})"
         )
-    if not _BACKUP_SCHEDULE.match(b.schedule):
-        problems.append(f"db.backup.schedule takes six cron fields, seconds first ('0 0 3 * * *'), got {b.schedule!r}")
+    if not _BACKUP_SCHEDULE.match(backup.schedule):
+        problems.append(
+            f"db.backup.schedule takes six cron fields, seconds first ('0 0 3 * * *'), got {backup.schedule!r}"
+        )
     return problems
 
 
-def _restore_problems(d: DatabaseConfig) -> list[str]:
-    r = d.restore
-    if r is None:
+def _restore_problems(database: DatabaseConfig) -> list[str]:
+    restore = database.restore
+    if restore is None:
         return []
-    if d.mode == "external":
+    if database.mode == "external":
         return ["db.restore.sourcePath needs db.mode cloudnative-pg: a restore bootstraps a new CNPG Cluster"]
     problems = []
-    if not _OBJECT_STORE_PATH.match(r.source_path):
+    if not _OBJECT_STORE_PATH.match(restore.source_path):
         problems.append(
-            f"db.restore.sourcePath must be an object store path such as s3://<bucket>/prod, got {r.source_path!r}"
+            "db.restore.sourcePath must be an object store path such as s3://<bucket>/prod, "
+            f"got {restore.source_path!r}"
         )
-    if d.backup and d.backup.destination_path.rstrip("/") == r.source_path.rstrip("/"):
+    if database.backup and database.backup.destination_path.rstrip("/") == restore.source_path.rstrip("/"):
         problems.append(
             "db.backup.destinationPath equals db.restore.sourcePath: the new Cluster would archive into the backups "
             "it restores from; give the new stack its own path"
         )
-    if not _LABEL_VALUE.match(r.server_name):
+    if not _LABEL_VALUE.match(restore.server_name):
         problems.append("db.restore.serverName must name the source Cluster (modelship's is modelship-db)")
-    if r.target_time and not _RFC3339.match(r.target_time):
-        problems.append(f"db.restore.targetTime must be RFC 3339 such as 2026-11-29T08:00:00Z, got {r.target_time!r}")
+    if restore.target_time and not _RFC3339.match(restore.target_time):
+        problems.append(
+            f"db.restore.targetTime must be RFC 3339 such as 2026-11-29T08:00:00Z, got {restore.target_time!r}"
+        )
     return problems
 
 
-def _retention_problems(r: RetentionConfig) -> list[str]:
-    if not r.enabled:
+def _retention_problems(retention: RetentionConfig) -> list[str]:
+    if not retention.enabled:
         return []
     problems = []
-    if r.days < 1:
+    if retention.days < 1:
         problems.append("retention.days must be at least 1 (0 would delete the whole prediction log)")
-    if r.batch < 1:
+    if retention.batch < 1:
         problems.append("retention.batch must be at least 1")
-    if not _CRON.match(r.schedule):
-        problems.append(f"retention.schedule must be five cron fields such as '17 3 * * *', got {r.schedule!r}")
+    if not _CRON.match(retention.schedule):
+        problems.append(f"retention.schedule must be five cron fields such as '17 3 * * *', got {retention.schedule!r}")
     return problems
 
 
@@ -587,23 +592,23 @@ def _monitoring(c: pulumi.Config) -> MonitoringConfig:
     )
 
 
-def _monitoring_problems(m: MonitoringConfig) -> list[str]:
-    if not m.enabled:
+def _monitoring_problems(monitoring: MonitoringConfig) -> list[str]:
+    if not monitoring.enabled:
         return []
     # Imported here: only a stack with monitoring on needs the service's histogram buckets.
     from service.observability import LATENCY_BUCKETS
 
     problems = []
-    if not (0 < m.availability_slo < 100 and 0 < m.latency_slo < 100):
+    if not (0 < monitoring.availability_slo < 100 and 0 < monitoring.latency_slo < 100):
         problems.append("monitoring.availabilitySlo and monitoring.latencySlo must be percentages below 100")
-    if m.latency_threshold_s not in LATENCY_BUCKETS:
+    if monitoring.latency_threshold_s not in LATENCY_BUCKETS:
         problems.append(f"monitoring.latencyThresholdSeconds must be a histogram bucket bound: {LATENCY_BUCKETS}")
-    if not 1 <= m.spool_percent <= 100 or m.oldest_unflushed_s < 1:
+    if not 1 <= monitoring.spool_percent <= 100 or monitoring.oldest_unflushed_s < 1:
         problems.append("monitoring.spoolPercent must be within 1..100 and monitoring.oldestUnflushedSeconds >= 1")
-    for key, value in (("scrapeInterval", m.scrape_interval), ("backlogFor", m.backlog_for),
-                       ("rolloutWindow", m.rollout_window)):  # fmt: skip
+    for key, value in (("scrapeInterval", monitoring.scrape_interval), ("backlogFor", monitoring.backlog_for),
+                       ("rolloutWindow", monitoring.rollout_window)):  # fmt: skip
         if not _DURATION.match(value):
             problems.append(f"monitoring.{key} must be a duration such as 30s, 5m or 1h, got {value!r}")
-    if not m.scraper_namespace or not m.runbook_url.startswith("https://"):
+    if not monitoring.scraper_namespace or not monitoring.runbook_url.startswith("https://"):
         problems.append("monitoring.scraperNamespace must be set and monitoring.runbookUrl must be an https:// URL")
     return problems

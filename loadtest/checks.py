@@ -1,4 +1,4 @@
-"""The model schema read from `/model`, payloads drawn from it, and the checks on every answer.
+"""Payloads drawn from the manifest read from `/model`, and the checks on every answer.
 
 Pure functions without Locust, so they are unit-tested directly and reused by the locustfile.
 A check returns None when the answer is right and a short reason when it is not.
@@ -9,66 +9,31 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+from model.manifest import Manifest
 
 Instance = dict[str, float | int]
 
 
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    type: str  # "number" or "integer"
-    min: float
-    max: float
+def describe(manifest: Manifest) -> dict[str, str]:
+    """The model under test, as the SLO report names it."""
+    return {"name": manifest.name, "version": manifest.version, "task": manifest.task}
 
 
-@dataclass(frozen=True)
-class ModelSchema:
-    name: str
-    version: str
-    task: str  # "regression" or "classification"
-    classes: tuple[str, ...] | None
-    features: tuple[Feature, ...]
-
-    def describe(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "task": self.task}
-
-
-def _bound(raw: Mapping[str, Any], key: str, default: float) -> float:
-    value = raw.get(key)
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
-
-
-def parse_manifest(manifest: Mapping[str, Any]) -> ModelSchema:
-    """The part of the manifest (architecture.md) that load generation needs."""
-    features = []
-    for raw in manifest["features"]:
-        low, high = _bound(raw, "min", 0.0), _bound(raw, "max", 100.0)
-        features.append(Feature(str(raw["name"]), str(raw.get("type", "number")), low, max(low, high)))
-    classes = manifest.get("classes")
-    return ModelSchema(
-        name=str(manifest["name"]),
-        version=str(manifest["version"]),
-        task=str(manifest["task"]),
-        classes=tuple(str(c) for c in classes) if classes else None,
-        features=tuple(features),
-    )
-
-
-def random_instance(schema: ModelSchema, rng: random.Random) -> Instance:
+def random_instance(schema: Manifest, rng: random.Random) -> Instance:
     """A valid instance: every feature uniform inside the training range of the manifest."""
     instance: Instance = {}
-    for f in schema.features:
-        if f.type == "integer":
-            low, high = math.ceil(f.min), math.floor(f.max)
-            instance[f.name] = rng.randint(low, max(low, high))
+    for feature in schema.features:
+        if feature.type == "integer":
+            low, high = math.ceil(feature.min), math.floor(feature.max)
+            instance[feature.name] = rng.randint(low, max(low, high))
         else:
-            instance[f.name] = round(rng.uniform(f.min, f.max), 3)
+            instance[feature.name] = round(rng.uniform(feature.min, feature.max), 3)
     return instance
 
 
-def invalid_payloads(schema: ModelSchema, rng: random.Random) -> list[tuple[str, object]]:
+def invalid_payloads(schema: Manifest, rng: random.Random) -> list[tuple[str, object]]:
     """(kind, body) pairs the contract says must be rejected with 422, whatever the range policy."""
     good = random_instance(schema, rng)
     first = schema.features[0].name
@@ -86,7 +51,7 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def check_prediction(item: Any, schema: ModelSchema) -> str | None:
+def check_prediction(item: Any, schema: Manifest) -> str | None:
     """One prediction object: a finite number, or a known class with probabilities summing to 1."""
     if not isinstance(item, Mapping) or "prediction" not in item:
         return "no prediction field"
@@ -104,7 +69,7 @@ def check_prediction(item: Any, schema: ModelSchema) -> str | None:
     return None
 
 
-def check_envelope(body: Any, schema: ModelSchema, request_id: str) -> str | None:
+def check_envelope(body: Any, schema: Manifest, request_id: str) -> str | None:
     """Fields every 200 from /predict carries: the loaded model version and our request id."""
     if not isinstance(body, Mapping):
         return "body is not a JSON object"
@@ -115,7 +80,7 @@ def check_envelope(body: Any, schema: ModelSchema, request_id: str) -> str | Non
     return None
 
 
-def check_single(status: int, body: Any, schema: ModelSchema, sent: Instance, request_id: str) -> str | None:
+def check_single(status: int, body: Any, schema: Manifest, sent: Instance, request_id: str) -> str | None:
     if status != 200:
         return f"status {status}"
     problem = check_envelope(body, schema, request_id) or check_prediction(body, schema)
@@ -127,7 +92,7 @@ def check_single(status: int, body: Any, schema: ModelSchema, sent: Instance, re
     return None
 
 
-def check_batch(status: int, body: Any, schema: ModelSchema, size: int, request_id: str) -> str | None:
+def check_batch(status: int, body: Any, schema: Manifest, size: int, request_id: str) -> str | None:
     if status != 200:
         return f"status {status}"
     problem = check_envelope(body, schema, request_id)
@@ -156,7 +121,7 @@ def check_rejected(status: int, body: Any) -> str | None:
     return None
 
 
-def check_manifest(status: int, body: Any, schema: ModelSchema) -> str | None:
+def check_manifest(status: int, body: Any, schema: Manifest) -> str | None:
     if status != 200:
         return f"status {status}"
     if not isinstance(body, Mapping) or body.get("version") != schema.version:

@@ -20,21 +20,21 @@ from locust.env import Environment
 
 from loadtest import slo
 from loadtest.checks import (
-    ModelSchema,
     check_batch,
     check_history,
     check_manifest,
     check_rejected,
     check_single,
+    describe,
     invalid_payloads,
-    parse_manifest,
     random_instance,
 )
 from loadtest.run import API_KEY_ENV
 from loadtest.timeline import Timeline
+from model.manifest import Manifest, ManifestError
 
 TIMELINE = Timeline()
-_schema: ModelSchema | None = None  # the model under test, read once from /model
+_schema: Manifest | None = None  # the model under test, read once from /model
 
 
 def _json(response: Any) -> Any:
@@ -61,7 +61,7 @@ class ModelUser(HttpUser):
         if api_key := os.environ.get(API_KEY_ENV):  # stacks with auth.required
             self.client.headers["Authorization"] = f"Bearer {api_key}"
 
-    def schema(self) -> ModelSchema | None:
+    def schema(self) -> Manifest | None:
         """The schema from /model, fetched by the first user that needs it (a failure is recorded)."""
         global _schema
         if _schema is None:
@@ -71,8 +71,8 @@ class ModelUser(HttpUser):
                     response.failure(f"cannot read the model schema: status {response.status_code}")
                     return None
                 try:
-                    _schema = parse_manifest(body)
-                except (KeyError, TypeError, ValueError) as exc:
+                    _schema = Manifest.from_dict(body, "/model")
+                except ManifestError as exc:
                     response.failure(f"manifest does not match the contract: {exc!r}")
                     return None
                 response.success()
@@ -190,7 +190,7 @@ def _gate(environment: Environment, **_kwargs: Any) -> None:
         out_dir = Path(options.slo_out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         TIMELINE.write_csv(out_dir / slo.TIMESERIES_FILE)
-    slo.on_quitting(environment, model=_schema.describe() if _schema else None)
+    slo.on_quitting(environment, model=describe(_schema) if _schema else None)
 
 
 events.init_command_line_parser.add_listener(_add_arguments)  # type: ignore[no-untyped-call]

@@ -51,7 +51,7 @@ class LoadFigures:
 
 
 @dataclass(frozen=True)
-class LoadcheckResult:
+class LocustRunResult:
     passed: bool
     profile: str
     url: str
@@ -125,7 +125,7 @@ def run_loadcheck(
     *,
     profiles_file: Path | None = None,
     api_key: str | None = None,
-) -> LoadcheckResult:
+) -> LocustRunResult:
     """Run the Locust personas against `url` under an SLO profile and judge the run.
 
     Args:
@@ -175,14 +175,14 @@ def run_loadcheck(
 
 def _result(
     summary: dict[str, Any], profile: slo.SloProfile, url: str, out_dir: Path, exit_code: int
-) -> LoadcheckResult:
+) -> LocustRunResult:
     from loadtest.plot import plot_latency  # matplotlib is slow to import; only needed here
 
     timeseries_path = out_dir / slo.TIMESERIES_FILE
     model = summary.get("model") or {}
     title = f"{model.get('version', 'unknown model')} - profile {profile.name} - {url}"
     plot_path = plot_latency(read_csv(timeseries_path), profile, title, out_dir / PLOT_FILE)
-    return LoadcheckResult(
+    return LocustRunResult(
         passed=bool(summary["verdict"]["passed"]),
         profile=profile.name,
         url=url,

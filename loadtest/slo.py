@@ -149,8 +149,8 @@ class Figures:
 def figures_from_entry(entry: Any) -> Figures:
     """Exact final figures from a Locust StatsEntry (its full histogram, not the CSV)."""
 
-    def pct(q: float) -> float:
-        return float(entry.get_response_time_percentile(q)) if entry.num_requests else 0.0
+    def pct(quantile: float) -> float:
+        return float(entry.get_response_time_percentile(quantile)) if entry.num_requests else 0.0
 
     return Figures(
         name=str(entry.name),

@@ -16,11 +16,11 @@ AGGREGATED = "Aggregated"
 COLUMNS = ("second", "endpoint", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (q in [0, 1])."""
+def percentile(sorted_values: list[float], quantile: float) -> float:
+    """Nearest-rank percentile of an ascending list (quantile in [0, 1])."""
     if not sorted_values:
         return 0.0
-    rank = max(math.ceil(q * len(sorted_values)), 1)
+    rank = max(math.ceil(quantile * len(sorted_values)), 1)
     return sorted_values[rank - 1]
 
 

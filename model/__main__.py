@@ -10,37 +10,28 @@ from typing import Any
 
 from model.artifact import ArtifactError
 from model.evaluate import evaluate
+from model.keyvalue import parse_pairs
 from model.recipes import RECIPES
 from model.train import train
 
 
-def _parse_value(raw: str) -> Any:
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError:
-        return raw
-
-
 def _overrides(pairs: list[str]) -> dict[str, Any]:
-    result = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects key=value, got {pair!r}")
-        result[key] = _parse_value(value)
-    return result
+    try:
+        return parse_pairs(pairs, "--set")
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m model", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    t = commands.add_parser("train", help="train a recipe into a versioned artifact folder")
-    t.add_argument("--recipe", default="house-price", choices=sorted(RECIPES))
-    t.add_argument("--out", type=Path, default=Path("artifacts"))
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    e = commands.add_parser("evaluate", help="print an artifact's held-out metrics as JSON")
-    e.add_argument("artifact", type=Path)
+    train_parser = commands.add_parser("train", help="train a recipe into a versioned artifact folder")
+    train_parser.add_argument("--recipe", default="house-price", choices=sorted(RECIPES))
+    train_parser.add_argument("--out", type=Path, default=Path("artifacts"))
+    train_parser.add_argument("--seed", type=int, default=42)
+    train_parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    evaluate_parser = commands.add_parser("evaluate", help="print an artifact's held-out metrics as JSON")
+    evaluate_parser.add_argument("artifact", type=Path)
     args = parser.parse_args(argv)
 
     try:
@@ -50,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                 "path": str(result.path),
                 "version": result.version,
                 "reused": result.reused,
-                "metrics": result.manifest["metrics"],
+                "metrics": result.manifest.metrics,
             }
             print(json.dumps(summary))
         else:

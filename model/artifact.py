@@ -8,7 +8,6 @@ manifest, the digest is on the optional allow-list, and the scikit-learn that wr
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import joblib
 import sklearn
 
+from model.manifest import Manifest, ManifestError
+
 MANIFEST = "manifest.json"
 MODEL_FILE = "model.joblib"
-SCHEMA_VERSION = 1
 
 
 class ArtifactError(Exception):
@@ -37,34 +37,28 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_manifest(artifact_dir: Path) -> dict[str, Any]:
+def load_manifest(artifact_dir: Path) -> Manifest:
     path = Path(artifact_dir) / MANIFEST
     if not path.is_file():
         raise ArtifactError("manifest", f"{path} does not exist; train one with `python -m model train`")
     try:
-        manifest: dict[str, Any] = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ArtifactError("manifest", f"{path} is not valid JSON ({exc}); retrain the artifact") from exc
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ArtifactError(
-            "manifest",
-            f"{path} has schema_version {manifest.get('schema_version')!r}, this code reads {SCHEMA_VERSION}",
-        )
-    return manifest
+        return Manifest.load(path)
+    except ManifestError as exc:
+        raise ArtifactError("manifest", f"{exc}; retrain the artifact") from exc
 
 
 def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
-def verify_artifact(artifact_dir: Path, allowed_sha256: Collection[str] | None = None) -> dict[str, Any]:
+def verify_artifact(artifact_dir: Path, allowed_sha256: Collection[str] | None = None) -> Manifest:
     """Check an artifact without unpickling it; return its manifest or raise ArtifactError."""
     artifact_dir = Path(artifact_dir)
     manifest = load_manifest(artifact_dir)
-    model_path = artifact_dir / manifest["artifact"]["file"]
+    model_path = artifact_dir / manifest.artifact.file
     if not model_path.is_file():
         raise ArtifactError("model-file", f"{model_path} is missing; the artifact folder is incomplete")
-    expected = manifest["artifact"]["sha256"]
+    expected = manifest.artifact.sha256
     actual = sha256_file(model_path)
     if actual != expected:
         raise ArtifactError(
@@ -78,7 +72,7 @@ def verify_artifact(artifact_dir: Path, allowed_sha256: Collection[str] | None =
             f"{model_path} (sha256 {actual}) is not in MODELSHIP_ALLOWED_ARTIFACT_SHA256; add its digest "
             "there if this artifact is trusted.",
         )
-    trained_with = manifest["runtime"]["scikit_learn"]
+    trained_with = manifest.runtime.scikit_learn
     if _minor(trained_with) != _minor(sklearn.__version__):
         raise ArtifactError(
             "scikit-learn",
@@ -89,9 +83,9 @@ def verify_artifact(artifact_dir: Path, allowed_sha256: Collection[str] | None =
     return manifest
 
 
-def load_model(artifact_dir: Path, allowed_sha256: Collection[str] | None = None) -> tuple[Any, dict[str, Any]]:
+def load_model(artifact_dir: Path, allowed_sha256: Collection[str] | None = None) -> tuple[Any, Manifest]:
     """Verify, then unpickle. Returns (estimator, manifest)."""
     manifest = verify_artifact(artifact_dir, allowed_sha256)
     # Safe only because verify_artifact matched the sha256 (and allow-list) just above.
-    estimator = joblib.load(Path(artifact_dir) / manifest["artifact"]["file"])  # nosec B301
+    estimator = joblib.load(Path(artifact_dir) / manifest.artifact.file)  # nosec B301
     return estimator, manifest

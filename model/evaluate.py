@@ -21,8 +21,8 @@ def evaluate(artifact_dir: Path) -> dict[str, float]:
         The same metric names as the manifest's `metrics`.
     """
     estimator, manifest = load_model(Path(artifact_dir))
-    training = manifest["training"]
-    recipe = get_recipe(training["recipe"])
-    data = recipe.load_data(training["seed"], training["params"])
+    training = manifest.training
+    recipe = get_recipe(training.recipe)
+    data = recipe.load_data(training.seed, training.params)
     predicted = np.asarray(estimator.predict(data.x_test))
-    return score(manifest["task"], data.y_test, predicted)
+    return score(manifest.task, data.y_test, predicted)

@@ -55,13 +55,13 @@ class Recipe:
     notes: str = field(default="")
 
 
-def _house_rows(rng: np.random.Generator, n: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
+def _house_rows(rng: np.random.Generator, count: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
     # The relationships of the seed tutorial: price ~ size*100 + bedrooms*5000 - age*1000 + noise,
     # floored at 50 000. Size is clipped so no house has a negative area.
-    size = np.clip(rng.normal(2000, 500, n), 300, None)
-    bedrooms = rng.integers(1, 6, n)
-    age = rng.integers(0, 50, n)
-    price = size * 100 + bedrooms * 5000 - age * 1000 + rng.normal(0, noise, n)
+    size = np.clip(rng.normal(2000, 500, count), 300, None)
+    bedrooms = rng.integers(1, 6, count)
+    age = rng.integers(0, 50, count)
+    price = size * 100 + bedrooms * 5000 - age * 1000 + rng.normal(0, noise, count)
     price = np.maximum(price, 50_000)
     return np.column_stack([size, bedrooms, age]).astype(np.float64), price
 

@@ -19,9 +19,19 @@ import joblib
 import numpy as np
 import sklearn
 
-from model.artifact import MANIFEST, MODEL_FILE, SCHEMA_VERSION, ArtifactError, sha256_file, verify_artifact
+from model.artifact import MANIFEST, MODEL_FILE, ArtifactError, sha256_file, verify_artifact
+from model.manifest import (
+    SCHEMA_VERSION,
+    ArtifactFile,
+    Manifest,
+    ManifestFeature,
+    PredictionTarget,
+    PrimaryMetric,
+    Runtime,
+    Training,
+)
 from model.metrics import score
-from model.recipes import Dataset, Recipe, get_recipe, resolve_params
+from model.recipes import Dataset, FeatureSpec, Recipe, get_recipe, resolve_params
 
 RANGE_MARGIN = 0.10  # accept values up to 10% of the training span beyond what training saw
 
@@ -30,7 +40,7 @@ RANGE_MARGIN = 0.10  # accept values up to 10% of the training span beyond what 
 class TrainResult:
     path: Path
     version: str
-    manifest: dict[str, Any]
+    manifest: Manifest
     reused: bool = False
 
 
@@ -49,27 +59,26 @@ def derive_version(recipe: str, seed: int, params: Mapping[str, Any], fingerprin
     return f"{recipe}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
 
 
-def feature_schema(recipe: Recipe, x_train: np.ndarray) -> list[dict[str, Any]]:
-    schema = []
-    for i, spec in enumerate(recipe.features):
-        low, high = float(x_train[:, i].min()), float(x_train[:, i].max())
-        margin = (high - low) * RANGE_MARGIN
-        low, high = low - margin, high + margin
-        if spec.lower_bound is not None:
-            low = max(low, spec.lower_bound)
-        if spec.type == "integer":
-            low, high = float(np.floor(low)), float(np.ceil(high))
-        schema.append(
-            {
-                "name": spec.name,
-                "type": spec.type,
-                "unit": spec.unit,
-                "description": spec.description,
-                "min": round(low, 4),
-                "max": round(high, 4),
-            }
-        )
-    return schema
+def feature_schema(recipe: Recipe, x_train: np.ndarray) -> tuple[ManifestFeature, ...]:
+    return tuple(_feature(spec, x_train[:, column]) for column, spec in enumerate(recipe.features))
+
+
+def _feature(spec: FeatureSpec, seen: np.ndarray) -> ManifestFeature:
+    low, high = float(seen.min()), float(seen.max())
+    margin = (high - low) * RANGE_MARGIN
+    low, high = low - margin, high + margin
+    if spec.lower_bound is not None:
+        low = max(low, spec.lower_bound)
+    if spec.type == "integer":
+        low, high = float(np.floor(low)), float(np.ceil(high))
+    return ManifestFeature(
+        name=spec.name,
+        type=spec.type,
+        unit=spec.unit,
+        description=spec.description,
+        min=round(low, 4),
+        max=round(high, 4),
+    )
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -91,7 +100,7 @@ def _reuse(target: Path) -> TrainResult | None:
     except ArtifactError:
         shutil.rmtree(target)
         return None
-    return TrainResult(target, manifest["version"], manifest, reused=True)
+    return TrainResult(target, manifest.version, manifest, reused=True)
 
 
 def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, Any] | None = None) -> TrainResult:
@@ -122,35 +131,35 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=out_dir))
     joblib.dump(estimator, staging / MODEL_FILE)
-    manifest = {
-        "schema_version": SCHEMA_VERSION,
-        "name": spec.name,
-        "version": version,
-        "task": spec.task,
-        "target": {"name": spec.target_name, "unit": spec.target_unit},
-        "classes": list(spec.classes) if spec.classes else None,
-        "features": feature_schema(spec, data.x_train),
-        "metrics": metrics,
-        "primary_metric": {"name": spec.primary_metric, "higher_is_better": spec.higher_is_better},
-        "training": {
-            "recipe": spec.name,
-            "seed": seed,
-            "params": params,
-            "data_fingerprint": fingerprint,
-            "n_train": len(data.y_train),
-            "n_test": len(data.y_test),
-        },
-        "runtime": {
-            "python": platform.python_version(),
-            "scikit_learn": sklearn.__version__,
-            "joblib": joblib.__version__,
-            "numpy": np.__version__,
-        },
-        "artifact": {"file": MODEL_FILE, "sha256": sha256_file(staging / MODEL_FILE)},
-        "git_commit": git_commit(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    manifest = Manifest(
+        schema_version=SCHEMA_VERSION,
+        name=spec.name,
+        version=version,
+        task=spec.task,
+        target=PredictionTarget(name=spec.target_name, unit=spec.target_unit),
+        classes=spec.classes or None,
+        features=feature_schema(spec, data.x_train),
+        metrics=metrics,
+        primary_metric=PrimaryMetric(name=spec.primary_metric, higher_is_better=spec.higher_is_better),
+        training=Training(
+            recipe=spec.name,
+            seed=seed,
+            params=params,
+            data_fingerprint=fingerprint,
+            n_train=len(data.y_train),
+            n_test=len(data.y_test),
+        ),
+        runtime=Runtime(
+            python=platform.python_version(),
+            scikit_learn=sklearn.__version__,
+            joblib=joblib.__version__,
+            numpy=np.__version__,
+        ),
+        artifact=ArtifactFile(file=MODEL_FILE, sha256=sha256_file(staging / MODEL_FILE)),
+        git_commit=git_commit(),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    (staging / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
     # Readable by the image build and other users; mkdtemp made it 0700.
     os.chmod(staging, 0o755)  # noqa: S103  # nosec B103
     staging.rename(target)  # atomic: a reader never sees a half-written artifact

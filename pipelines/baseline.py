@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from model.artifact import ArtifactError, load_manifest
+from model.manifest import Manifest
 from pipelines.errors import StageError
 from pipelines.settings import REPO_ROOT, get_settings
 from pipelines.targets.base import Target, deployed_update, reachable_url
@@ -18,16 +18,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Baseline:
-    manifest: dict[str, Any]
+    manifest: Manifest
     source: str
 
 
-def _from_service(url: str, timeout_s: float, api_key: str | None) -> dict[str, Any]:
+def _from_service(url: str, timeout_s: float, api_key: str | None) -> Manifest:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}  # prod has auth.required
     response = httpx.get(f"{url.rstrip('/')}/model", timeout=timeout_s, headers=headers)
     response.raise_for_status()
-    manifest: dict[str, Any] = response.json()
-    return manifest
+    return Manifest.from_dict(response.json(), f"{url.rstrip('/')}/model")
 
 
 def _settings_key() -> str | None:
@@ -68,8 +67,6 @@ def stack_baseline(target: Target, stack: str, timeout_s: float = 10.0, api_key:
             f"cannot read the model of {where}: artifact {current.artifact_dir} is not on this machine and "
             f"{url}/model failed ({exc}). Pass --baseline ARTIFACT to gate against a given artifact."
         ) from exc
-    if manifest.get("version") != current.model_version:
-        log.warning(
-            "%s/model reports %s but %s deployed %s", url, manifest.get("version"), where, current.model_version
-        )
+    if manifest.version != current.model_version:
+        log.warning("%s/model reports %s but %s deployed %s", url, manifest.version, where, current.model_version)
     return Baseline(manifest, f"{where} ({url}/model)")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from model.keyvalue import parse_pairs
+from model.manifest import Manifest
 from pipelines.baseline import stack_baseline
 from pipelines.deploy import deploy
 from pipelines.destroy import destroy
@@ -38,16 +39,10 @@ def _stream(line: str) -> None:
 
 def _pairs(items: list[str], what: str, parse: bool = True) -> dict[str, Any]:
     """KEY=VALUE arguments; values are JSON when they parse (numbers, booleans, null) unless parse=False."""
-    result: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"{what} expects KEY=VALUE, got {item!r}")
-        try:
-            result[key] = json.loads(raw) if parse else raw
-        except json.JSONDecodeError:
-            result[key] = raw
-    return result
+    try:
+        return parse_pairs(items, what, parse_json=parse)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _raw_pairs(items: list[str]) -> dict[str, str]:
@@ -118,7 +113,7 @@ def cmd_train(args: argparse.Namespace, settings: PipelineSettings) -> bool:
 def cmd_gate(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     if args.baseline and args.stack:
         raise ConfigError("give --baseline or --stack, not both")
-    baseline: Path | dict[str, Any] | None = args.baseline
+    baseline: Path | Manifest | None = args.baseline
     source = None
     if args.stack:
         key = settings.api_key.get_secret_value() if settings.api_key else None

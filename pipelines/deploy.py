@@ -52,11 +52,11 @@ def deploy_config(artifact: Path, target_kind: str, image_ref: str | None = None
                 "a pulumi deploy needs --image <registry>/modelship@sha256:<digest>, the image built with "
                 "this artifact (deploy.yml builds and pushes it); a tag would not be a reproducible deploy"
             )
-        image_ref = f"{LOCAL_IMAGE}@sha256:{manifest['artifact']['sha256']}"
+        image_ref = f"{LOCAL_IMAGE}@sha256:{manifest.artifact.sha256}"
     if "@sha256:" not in image_ref:
         raise ConfigError(f"--image must be pinned by digest (…@sha256:…), got {image_ref}")
     return {
-        MODEL_VERSION_KEY: manifest["version"],
+        MODEL_VERSION_KEY: manifest.version,
         ARTIFACT_DIR_KEY: artifact_dir_value(Path(artifact)),
         IMAGE_REF_KEY: image_ref,
     }

@@ -12,6 +12,7 @@ from typing import Any
 import sklearn
 
 from model.artifact import ArtifactError, load_manifest
+from model.manifest import Manifest
 from pipelines.compat import compare_schemas
 from pipelines.errors import ConfigError
 from pipelines.report import render_table
@@ -83,24 +84,22 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def _higher_is_better(metric: str, manifest: Mapping[str, Any]) -> bool:
-    primary = manifest["primary_metric"]
-    if metric == primary["name"]:
-        return bool(primary["higher_is_better"])
+def _higher_is_better(metric: str, manifest: Manifest) -> bool:
+    primary = manifest.primary_metric
+    if metric == primary.name:
+        return primary.higher_is_better
     return metric not in LOWER_IS_BETTER
 
 
-def _regression_check(
-    candidate: Mapping[str, Any], baseline: Mapping[str, Any] | None, policy: GatePolicy
-) -> GateCheck:
-    name = candidate["primary_metric"]["name"]
-    value = float(candidate["metrics"][name])
+def _regression_check(candidate: Manifest, baseline: Manifest | None, policy: GatePolicy) -> GateCheck:
+    name = candidate.primary_metric.name
+    value = candidate.metrics[name]
     if baseline is None:
         return GateCheck(f"{name} (primary) vs baseline", "-", _fmt(value), "no baseline", True)
-    if baseline["primary_metric"]["name"] != name or name not in baseline["metrics"]:
-        base_name = baseline["primary_metric"]["name"]
+    if baseline.primary_metric.name != name or name not in baseline.metrics:
+        base_name = baseline.primary_metric.name
         return GateCheck(f"primary metric {base_name} -> {name}", base_name, name, "same metric", policy.allow_breaking)
-    base = float(baseline["metrics"][name])
+    base = baseline.metrics[name]
     slack = policy.tolerance * abs(base)
     if _higher_is_better(name, candidate):
         limit, passed = base - slack, value >= base - slack
@@ -111,27 +110,23 @@ def _regression_check(
     return GateCheck(f"{name} (primary, tol {policy.tolerance:.0%})", _fmt(base), _fmt(value), shown, passed)
 
 
-def _floor_checks(
-    candidate: Mapping[str, Any], baseline: Mapping[str, Any] | None, policy: GatePolicy
-) -> list[GateCheck]:
+def _floor_checks(candidate: Manifest, baseline: Manifest | None, policy: GatePolicy) -> list[GateCheck]:
     checks = []
     for name, floor in sorted(policy.floors.items()):
-        if name not in candidate["metrics"]:
+        if name not in candidate.metrics:
             continue
-        value = float(candidate["metrics"][name])
+        value = candidate.metrics[name]
         higher = _higher_is_better(name, candidate)
         passed = value >= floor if higher else value <= floor
-        base = baseline["metrics"].get(name) if baseline else None
+        base = baseline.metrics.get(name) if baseline else None
         checks.append(
             GateCheck(f"{name} floor", _fmt(base), _fmt(value), f"{'>=' if higher else '<='} {_fmt(floor)}", passed)
         )
     return checks
 
 
-def _schema_check(
-    candidate: Mapping[str, Any], baseline: Mapping[str, Any] | None, policy: GatePolicy, notes: list[str]
-) -> GateCheck:
-    count = f"{len(candidate['features'])} features"
+def _schema_check(candidate: Manifest, baseline: Manifest | None, policy: GatePolicy, notes: list[str]) -> GateCheck:
+    count = f"{len(candidate.features)} features"
     if baseline is None:
         return GateCheck("feature schema", "-", count, "compatible", True)
     diff = compare_schemas(baseline, candidate)
@@ -142,17 +137,17 @@ def _schema_check(
     limit = "compatible" if not policy.allow_breaking else "any (--allow-breaking)"
     verdict = diff.compatible or policy.allow_breaking
     shown = count if diff.compatible else f"{count}, {len(diff.breaking)} breaking"
-    return GateCheck("feature schema", f"{len(baseline['features'])} features", shown, limit, verdict)
+    return GateCheck("feature schema", f"{len(baseline.features)} features", shown, limit, verdict)
 
 
-def _sklearn_check(candidate: Mapping[str, Any], policy: GatePolicy) -> GateCheck:
+def _sklearn_check(candidate: Manifest, policy: GatePolicy) -> GateCheck:
     serving = policy.serving_sklearn or serving_sklearn_version()
-    trained = str(candidate["runtime"]["scikit_learn"])
+    trained = candidate.runtime.scikit_learn
     return GateCheck("scikit-learn (artifact vs image)", serving, trained, f"== {serving}", trained == serving)
 
 
 def evaluate_gate(
-    candidate: Mapping[str, Any], baseline: Mapping[str, Any] | None, policy: GatePolicy, baseline_source: str
+    candidate: Manifest, baseline: Manifest | None, policy: GatePolicy, baseline_source: str
 ) -> GateResult:
     """The pure part of the gate: compare two manifests under a policy."""
     notes: list[str] = []
@@ -163,8 +158,8 @@ def evaluate_gate(
         _sklearn_check(candidate, policy),
     ]
     return GateResult(
-        candidate_version=candidate["version"],
-        baseline_version=baseline["version"] if baseline else None,
+        candidate_version=candidate.version,
+        baseline_version=baseline.version if baseline else None,
         baseline_source=baseline_source,
         passed=all(c.passed for c in checks),
         checks=checks,
@@ -172,7 +167,7 @@ def evaluate_gate(
     )
 
 
-def read_manifest(artifact: Path) -> dict[str, Any]:
+def read_manifest(artifact: Path) -> Manifest:
     try:
         return load_manifest(Path(artifact))
     except ArtifactError as exc:
@@ -180,7 +175,7 @@ def read_manifest(artifact: Path) -> dict[str, Any]:
 
 
 def gate(
-    candidate: Path, baseline: Path | Mapping[str, Any] | None, policy: GatePolicy, baseline_source: str | None = None
+    candidate: Path, baseline: Path | Manifest | None, policy: GatePolicy, baseline_source: str | None = None
 ) -> GateResult:
     """Decide whether CANDIDATE may replace BASELINE.
 
@@ -197,6 +192,6 @@ def gate(
     cand = read_manifest(candidate)
     base = read_manifest(baseline) if isinstance(baseline, Path) else baseline
     source = baseline_source or (f"artifact {baseline}" if isinstance(baseline, Path) else "none")
-    result = evaluate_gate(cand, dict(base) if base is not None else None, policy, source)
-    log.info("gate %s: %s", cand["version"], "pass" if result.passed else "fail")
+    result = evaluate_gate(cand, base, policy, source)
+    log.info("gate %s: %s", cand.version, "pass" if result.passed else "fail")
     return result

@@ -22,7 +22,7 @@ def check_profile(profile: str) -> None:
 
 
 @dataclass(frozen=True)
-class LoadcheckResult:
+class LoadcheckStageResult:
     url: str
     profile: str
     passed: bool
@@ -33,7 +33,7 @@ class LoadcheckResult:
 
 def loadcheck(
     url: str, profile: str, out_dir: Path, duration_s: float | None = None, *, api_key: str | None = None
-) -> LoadcheckResult:
+) -> LoadcheckStageResult:
     """Load-test URL with loadtest/'s PROFILE and judge it against that profile's SLOs.
 
     Args:
@@ -44,7 +44,7 @@ def loadcheck(
         api_key: for stacks with auth.required (sent by every Locust user).
 
     Returns:
-        LoadcheckResult with the verdict and the report paths; `passed` is False when an SLO was missed.
+        LoadcheckStageResult with the verdict and the report paths; `passed` is False when an SLO was missed.
     """
     from loadtest.run import LoadcheckError, run_loadcheck  # lazily: matplotlib and friends are slow
 
@@ -54,9 +54,9 @@ def loadcheck(
     except LoadcheckError as exc:
         # No verdict is not a pass: after a deploy, an unjudged release is treated as a failed one.
         log.error("loadcheck produced no verdict: %s", exc)
-        return LoadcheckResult(url, profile, False, f"no verdict: {exc}", None, None)
+        return LoadcheckStageResult(url, profile, False, f"no verdict: {exc}", None, None)
     log.info("loadcheck %s (%s): %s", url, profile, "pass" if outcome.passed else "fail")
-    return LoadcheckResult(
+    return LoadcheckStageResult(
         url=url,
         profile=profile,
         passed=bool(outcome.passed),

@@ -36,8 +36,8 @@ class RollbackResult:
         )
 
 
-def _same_deploy(a: Update, b: Update) -> bool:
-    return a.deploy_config() == b.deploy_config()
+def _same_deploy(first: Update, second: Update) -> bool:
+    return first.deploy_config() == second.deploy_config()
 
 
 def _candidates(history: list[Update], current: Update) -> list[Update]:

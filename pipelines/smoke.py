@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from model.manifest import Manifest, ManifestError, example_instance
+
 log = logging.getLogger(__name__)
 
 # The seed's example requests ("seed 001"): the house-price tutorial the project started from.
@@ -42,21 +44,16 @@ class SmokeResult:
         return "\n".join(lines)
 
 
-def example_requests(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The seed's requests when the model takes their features, else one mid-range row per model."""
-    features = manifest.get("features", [])
-    if {f["name"] for f in features} == set(SEED_EXAMPLES[0]):
+def example_requests(manifest: Manifest) -> list[dict[str, Any]]:
+    """The seed's requests when the model takes their features, else the model's example instance."""
+    if set(manifest.feature_names) == set(SEED_EXAMPLES[0]):
         return [dict(e) for e in SEED_EXAMPLES]
-    row: dict[str, Any] = {}
-    for f in features:
-        middle = (float(f["min"]) + float(f["max"])) / 2
-        row[f["name"]] = round(middle) if f["type"] == "integer" else round(middle, 3)
-    return [row]
+    return [example_instance(manifest.features)]
 
 
-def valid_prediction(value: Any, manifest: Mapping[str, Any]) -> bool:
-    if manifest.get("task") == "classification":
-        classes = manifest.get("classes") or []
+def valid_prediction(value: Any, manifest: Manifest) -> bool:
+    if manifest.task == "classification":
+        classes = manifest.classes or ()
         return value in classes if classes else value is not None
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -73,7 +70,7 @@ class _Smoke:
         self.client = client
         self.expected = expected_version
         self.checks: list[SmokeCheck] = []
-        self.manifest: dict[str, Any] = {}
+        self.manifest: Manifest | None = None
 
     def check(self, name: str, passed: bool, detail: str) -> bool:
         self.checks.append(SmokeCheck(name, passed, detail))
@@ -96,22 +93,25 @@ class _Smoke:
         response = self.client.get("/model")
         if response.status_code != 200:
             return self.check("/model", False, f"status {response.status_code}")
-        self.manifest = response.json()
-        served = self.manifest.get("version")
+        try:
+            self.manifest = Manifest.from_dict(response.json(), "/model")
+        except ManifestError as exc:
+            return self.check("/model", False, str(exc))
+        served = self.manifest.version
         ok = self.expected is None or served == self.expected
         return self.check("/model version", ok, f"serves {served}, expected {self.expected or 'any'}")
 
-    def single(self, example: Mapping[str, Any]) -> None:
+    def single(self, example: Mapping[str, Any], manifest: Manifest) -> None:
         response = self.client.post("/predict", json=example)
         body = response.json() if response.headers.get("content-type", "").startswith("application/json") else {}
         ok = (
             response.status_code == 200
-            and valid_prediction(body.get("prediction"), self.manifest)
-            and body.get("model_version") == self.manifest.get("version")
+            and valid_prediction(body.get("prediction"), manifest)
+            and body.get("model_version") == manifest.version
         )
         self.check(f"predict {example}", ok, f"status {response.status_code}, prediction {body.get('prediction')!r}")
 
-    def batch(self, examples: list[dict[str, Any]]) -> None:
+    def batch(self, examples: list[dict[str, Any]], manifest: Manifest) -> None:
         response = self.client.post("/predict", json={"instances": examples})
         body = response.json() if response.status_code == 200 else {}
         # Each item is {"prediction": ..., "probabilities": ...}; a bare value is accepted too.
@@ -119,7 +119,7 @@ class _Smoke:
         ok = (
             response.status_code == 200
             and len(predictions) == len(examples) == body.get("count")
-            and all(valid_prediction(p, self.manifest) for p in predictions)
+            and all(valid_prediction(p, manifest) for p in predictions)
         )
         self.check(f"batch of {len(examples)}", ok, f"status {response.status_code}, predictions {predictions!r}")
 
@@ -156,13 +156,14 @@ def smoke(
         client.headers.update(headers)
         run = _Smoke(client, expected_version)
         try:
-            if run.ready(ready_wait_s) and run.model():
+            if run.ready(ready_wait_s) and run.model() and run.manifest is not None:
                 examples = example_requests(run.manifest)
                 for example in examples:
-                    run.single(example)
-                run.batch(examples)
+                    run.single(example, run.manifest)
+                run.batch(examples, run.manifest)
                 run.rejects(_bad_request(examples[0]))
         except (httpx.HTTPError, ValueError) as exc:
             run.check("transport", False, f"{type(exc).__name__}: {exc}")
     passed = bool(run.checks) and all(c.passed for c in run.checks)
-    return SmokeResult(url, expected_version, run.manifest.get("version"), passed, run.checks)
+    served = run.manifest.version if run.manifest else None
+    return SmokeResult(url, expected_version, served, passed, run.checks)

@@ -44,7 +44,7 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
         version=result.version,
         recipe=recipe,
         seed=seed,
-        metrics=dict(manifest["metrics"]),
-        primary_metric=manifest["primary_metric"]["name"],
+        metrics=dict(manifest.metrics),
+        primary_metric=manifest.primary_metric.name,
         reused=result.reused,
     )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.loadcheck import LoadcheckResult, loadcheck
+from pipelines.loadcheck import LoadcheckStageResult, loadcheck
 from pipelines.settings import get_settings
 from pipelines.smoke import SmokeResult, smoke
 from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, Stack
@@ -19,14 +19,14 @@ from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, Stack
 log = logging.getLogger(__name__)
 
 SmokeFn = Callable[[str, "str | None"], SmokeResult]
-LoadcheckFn = Callable[[str, str, Path, "float | None"], LoadcheckResult]
+LoadcheckFn = Callable[[str, str, Path, "float | None"], LoadcheckStageResult]
 
 
 def _smoke(url: str, expected_version: str | None) -> SmokeResult:
     return smoke(url, expected_version, timeout_s=get_settings().http_timeout_s, api_key=_api_key())
 
 
-def _loadcheck(url: str, profile: str, out_dir: Path, duration_s: float | None) -> LoadcheckResult:
+def _loadcheck(url: str, profile: str, out_dir: Path, duration_s: float | None) -> LoadcheckStageResult:
     return loadcheck(url, profile, out_dir, duration_s, api_key=_api_key())
 
 
@@ -55,7 +55,7 @@ class VerifyResult:
     passed: bool
     failed_check: str | None
     smoke: SmokeResult
-    loadcheck: LoadcheckResult | None
+    loadcheck: LoadcheckStageResult | None
 
 
 def verify(

@@ -20,7 +20,7 @@ def latest_artifact(artifacts: Path, recipe: str) -> Path | None:
     found = []
     for folder in artifacts.glob(f"{recipe}-*"):
         try:
-            found.append((verify_artifact(folder)["created_at"], folder))
+            found.append((verify_artifact(folder).created_at, folder))
         except ArtifactError:
             continue
     return max(found)[1] if found else None

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.artifact import ArtifactError
+from model.manifest import example_instance
 from service.auth import Authenticator, load_keys
 from service.errors import ServiceError
 from service.middleware import RequestContext
@@ -25,7 +26,7 @@ from service.predict import PredictEndpoint
 from service.predictor import Predictor
 from service.predlog import PredictionLog
 from service.routes import router
-from service.schemas import example_instance, instance_schema
+from service.schemas import instance_schema
 from service.settings import Settings
 from service.spool import Spool
 from service.state import AppState
@@ -90,7 +91,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         print(f"modelship: refusing to load the model in {settings.model_dir}: {exc}", file=sys.stderr)
         raise
     st.predictor = predictor
-    st.validator = InstanceValidator(predictor.manifest["features"], settings.range_policy)
+    st.validator = InstanceValidator(predictor.manifest.features, settings.range_policy)
     conninfo = await _database_url(st)
     st.log = PredictionLog(
         conninfo,
@@ -182,7 +183,7 @@ def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     schema["info"]["x-model-version"] = version
-    features = st.predictor.manifest["features"] if st.predictor else []
+    features = st.predictor.manifest.features if st.predictor else ()
     instance = instance_schema(features, st.settings.range_policy == "reject")
     batch = {
         "type": "object",

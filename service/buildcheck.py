@@ -27,7 +27,7 @@ def problems(env: dict[str, str], model_dir: Path) -> list[str]:
         manifest = verify_artifact(model_dir)
     except ArtifactError as exc:
         return [*found, f"the artifact in {model_dir} fails its checks: {exc}"]
-    for arg, actual in (("MODEL_VERSION", manifest["version"]), ("MODEL_SHA256", manifest["artifact"]["sha256"])):
+    for arg, actual in (("MODEL_VERSION", manifest.version), ("MODEL_SHA256", manifest.artifact.sha256)):
         if env.get(arg) and env[arg] != actual:
             found.append(f"build arg {arg}={env[arg]} contradicts the manifest in {model_dir} ({actual})")
     return found

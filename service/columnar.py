@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from model.manifest import ManifestFeature
 from service.errors import InvalidInput
-from service.validation import Checked, Feature, InstanceValidator
+from service.validation import Checked, InstanceValidator, outside_range
 
 MAX_PROBLEMS = 20  # the body names this many; the message gives the total
 Locate = Callable[[int, str], tuple[Any, ...]]
@@ -51,15 +52,15 @@ def _matrix_of(validator: InstanceValidator, instances: list[Any]) -> np.ndarray
 _NUMBERS = frozenset({int, float})
 
 
-def check_matrix(validator: InstanceValidator, x: np.ndarray, locate: Locate) -> list[str]:
-    """Raise InvalidInput naming each bad (instance, field) of `x`; return the range warnings."""
+def check_matrix(validator: InstanceValidator, matrix: np.ndarray, locate: Locate) -> list[str]:
+    """Raise InvalidInput naming each bad (instance, field) of `matrix`; return the range warnings."""
     problems: list[tuple[int, int, str]] = []
     warnings: list[tuple[int, int, str]] = []
-    finite = np.isfinite(x)
+    finite = np.isfinite(matrix)
     for i, j in np.argwhere(~finite)[:MAX_PROBLEMS].tolist():
-        problems.append((i, j, f"must be a finite number, got {float(x[i, j])}"))
+        problems.append((i, j, f"must be a finite number, got {float(matrix[i, j])}"))
     for j, feature in enumerate(validator.features):
-        _check_column(feature, x[:, j], finite[:, j], j, problems, warnings, validator.reject_out_of_range)
+        _check_column(feature, matrix[:, j], finite[:, j], j, problems, warnings, validator.reject_out_of_range)
     if problems:
         problems.sort()
         raise _invalid(validator, problems, locate)
@@ -67,25 +68,25 @@ def check_matrix(validator: InstanceValidator, x: np.ndarray, locate: Locate) ->
 
 
 def _check_column(
-    f: Feature,
+    feature: ManifestFeature,
     column: np.ndarray,
     finite: np.ndarray,
-    j: int,
+    column_index: int,
     problems: list[tuple[int, int, str]],
     warnings: list[tuple[int, int, str]],
     reject: bool,
 ) -> None:
-    if f.type == "integer":
+    if feature.type == "integer":
         for i in np.flatnonzero(finite & (column != np.floor(column)))[:MAX_PROBLEMS].tolist():
-            problems.append((i, j, f"must be an integer, got {float(column[i])!r}"))
-    outside = np.flatnonzero(finite & ((column < f.low) | (column > f.high)))
+            problems.append((i, column_index, f"must be an integer, got {float(column[i])!r}"))
+    outside = np.flatnonzero(finite & ((column < feature.min) | (column > feature.max)))
     if not len(outside):
         return
     found = problems if reject else warnings
     for i in outside[: MAX_PROBLEMS if reject else len(outside)].tolist():
         value = column[i]
-        shown = int(value) if f.type == "integer" and value.is_integer() else float(value)
-        found.append((i, j, f"{shown!r} is outside the range seen in training [{f.low:g}, {f.high:g}] {f.unit}"))
+        shown = int(value) if feature.type == "integer" and value.is_integer() else float(value)
+        found.append((i, column_index, outside_range(repr(shown), feature)))
 
 
 def _invalid(validator: InstanceValidator, problems: list[tuple[int, int, str]], locate: Locate) -> InvalidInput:

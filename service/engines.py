@@ -10,7 +10,7 @@ with MODELSHIP_ENGINE=sklearn) predictions go through scikit-learn itself.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +18,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from model.manifest import ManifestFeature
 
 logger = logging.getLogger("modelship.engines")
 Engine = Callable[[np.ndarray], np.ndarray]
@@ -52,8 +54,8 @@ def _forest(steps: list[Any]) -> Engine | None:
     trees = [tree.tree_ for tree in forest.estimators_]
     n_classes = int(forest.n_classes_)
 
-    def predict_proba(x: np.ndarray) -> np.ndarray:
-        x32 = np.ascontiguousarray(x, dtype=np.float32)  # the trees split on float32, as sklearn does
+    def predict_proba(rows: np.ndarray) -> np.ndarray:
+        x32 = np.ascontiguousarray(rows, dtype=np.float32)  # the trees split on float32, as sklearn does
         total = np.zeros((len(x32), n_classes))
         for tree in trees:
             proba = tree.predict(x32)[:, :n_classes]
@@ -63,15 +65,15 @@ def _forest(steps: list[Any]) -> Engine | None:
     return predict_proba
 
 
-def compile_engine(estimator: Any, task: str, features: list[dict[str, Any]], seed: int = 0) -> Engine | None:
+def compile_engine(estimator: Any, task: str, features: Sequence[ManifestFeature], seed: int = 0) -> Engine | None:
     """A verified native engine for `estimator`, or None to use scikit-learn."""
     steps = _steps(estimator)
     engine = _linear(steps) if task == "regression" else _forest(steps)
     if engine is None:
         return None
     rng = np.random.default_rng(seed)
-    low = np.array([f["min"] for f in features], dtype=np.float64)
-    high = np.array([f["max"] for f in features], dtype=np.float64)
+    low = np.array([f.min for f in features], dtype=np.float64)
+    high = np.array([f.max for f in features], dtype=np.float64)
     probe = rng.uniform(low, high, size=(PROBE_ROWS, len(features)))
     expected = estimator.predict(probe) if task == "regression" else estimator.predict_proba(probe)
     got = engine(probe)

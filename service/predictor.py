@@ -17,6 +17,7 @@ import numpy as np
 import sklearn
 
 from model.artifact import load_model
+from model.manifest import Manifest
 from service.engines import Engine, compile_engine
 
 MAX_ROWS_PER_CALL = 4096
@@ -24,15 +25,15 @@ MAX_ROWS_PER_CALL = 4096
 
 class Predictor:
     def __init__(
-        self, estimator: Any, manifest: dict[str, Any], batch_wait_s: float = 0.0, engine: Engine | None = None
+        self, estimator: Any, manifest: Manifest, batch_wait_s: float = 0.0, engine: Engine | None = None
     ) -> None:
         self.estimator = estimator
         self.engine = engine
         self.engine_name = "native" if engine is not None else "scikit-learn"
         self.manifest = manifest
-        self.version: str = manifest["version"]
-        self.task: str = manifest["task"]
-        self.classes: list[str] | None = manifest.get("classes")
+        self.version = manifest.version
+        self.task = manifest.task
+        self.classes = manifest.classes
         self.batch_wait_s = batch_wait_s
         self._pending: list[tuple[np.ndarray, asyncio.Future[list[dict[str, Any]]]]] = []
         self._pending_rows = 0
@@ -44,7 +45,7 @@ class Predictor:
         cls, model_dir: Path, allowed_sha256: frozenset[str], batch_wait_s: float = 0.0, native: bool = True
     ) -> Predictor:
         estimator, manifest = load_model(model_dir, allowed_sha256 or None)
-        engine = compile_engine(estimator, manifest["task"], manifest["features"]) if native else None
+        engine = compile_engine(estimator, manifest.task, manifest.features) if native else None
         return cls(estimator, manifest, batch_wait_s, engine)
 
     async def predict(self, rows: list[list[float]]) -> list[dict[str, Any]]:

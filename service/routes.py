@@ -112,7 +112,7 @@ async def model_manifest(request: Request) -> Response:
     st.auth.require(request.headers, "read")
     if st.predictor is None:
         raise NotReady("the model is not loaded yet")
-    return _json(st.predictor.manifest)
+    return _json(st.predictor.manifest.to_dict())
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")

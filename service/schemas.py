@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+from model.manifest import ManifestFeature
 
 
 class ErrorDetail(BaseModel):
@@ -76,34 +79,17 @@ class PredictionsPage(BaseModel):
     next_before: int | None = Field(description="Pass as `before` to get the next (older) page")
 
 
-def instance_schema(features: list[dict[str, Any]], with_range: bool) -> dict[str, Any]:
+def instance_schema(features: Sequence[ManifestFeature], with_range: bool) -> dict[str, Any]:
     properties = {}
-    for f in features:
-        prop: dict[str, Any] = {"type": f["type"], "description": f"{f['description']} ({f['unit']})"}
+    for feature in features:
+        prop: dict[str, Any] = {"type": feature.type, "description": f"{feature.description} ({feature.unit})"}
         if with_range:
-            prop |= {"minimum": f["min"], "maximum": f["max"]}
-        properties[f["name"]] = prop
+            prop |= {"minimum": feature.min, "maximum": feature.max}
+        properties[feature.name] = prop
     return {
         "type": "object",
         "title": "Instance",
         "properties": properties,
-        "required": [f["name"] for f in features],
+        "required": [feature.name for feature in features],
         "additionalProperties": False,
     }
-
-
-def example_instance(features: list[dict[str, Any]]) -> dict[str, Any]:
-    known = {
-        "size": 2500,
-        "bedrooms": 3,
-        "age": 10,
-        "sepal_length": 5.1,
-        "sepal_width": 3.5,
-        "petal_length": 1.4,
-        "petal_width": 0.2,
-    }
-    example = {}
-    for f in features:
-        middle = (f["min"] + f["max"]) / 2
-        example[f["name"]] = known.get(f["name"], round(middle) if f["type"] == "integer" else round(middle, 2))
-    return example

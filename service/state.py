@@ -26,10 +26,10 @@ class AppState:
     problems: list[str] = field(default_factory=list)
     _predictions_child: Any = None
 
-    def count_predictions(self, n: int) -> None:
+    def count_predictions(self, count: int) -> None:
         if self._predictions_child is None and self.predictor is not None:
             self._predictions_child = self.metrics.predictions.labels(self.predictor.version)
-        self._predictions_child.inc(n)
+        self._predictions_child.inc(count)
 
     @property
     def model_version(self) -> str | None:

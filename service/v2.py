@@ -68,11 +68,11 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _loaded(st: AppState, name: str, version: str | None) -> Predictor:
-    predictor = st.predictor
+def _loaded(state: AppState, name: str, version: str | None) -> Predictor:
+    predictor = state.predictor
     if predictor is None:
         raise NotReady("the model is not loaded yet")
-    served = predictor.manifest["name"]
+    served = predictor.manifest.name
     if name != served or version not in (None, predictor.version):
         asked = f"model {name!r}" + (f" version {version!r}" if version is not None else "")
         raise ModelNotFound(f"{asked} is not loaded; this server serves model {served!r} version "
@@ -97,7 +97,7 @@ async def server_ready(request: Request) -> Response:
     """Readiness: the model is loaded and the prediction log accepts records, as GET /ready."""
     st = _state(request)
     ok = st.predictor is not None and bool(st.log and st.log.accepting)
-    return _json({"name": st.predictor.manifest["name"] if st.predictor else "", "ready": ok}, 200 if ok else 503)
+    return _json({"name": st.predictor.manifest.name if st.predictor else "", "ready": ok}, 200 if ok else 503)
 
 
 @router.get("/models/{name}", response_model=MetadataModel, responses=ERRORS, summary="Model metadata")
@@ -156,7 +156,7 @@ def _ready(request: Request, name: str, version: str | None) -> Response:
     except ServiceError as exc:
         return error_response(exc)
     ok = bool(st.log and st.log.accepting)
-    return _json({"name": predictor.manifest["name"], "ready": ok}, 200 if ok else 503)
+    return _json({"name": predictor.manifest.name, "ready": ok}, 200 if ok else 503)
 
 
 async def _infer_route(request: Request, name: str, version: str | None) -> Response:
@@ -169,11 +169,11 @@ async def _infer_route(request: Request, name: str, version: str | None) -> Resp
 
 
 def model_metadata_body(predictor: Predictor) -> dict[str, Any]:
-    features = predictor.manifest["features"]
-    inputs = [{"name": f["name"], "datatype": "INT64" if f["type"] == "integer" else "FP64", "shape": [-1]}
+    features = predictor.manifest.features
+    inputs = [{"name": f.name, "datatype": "INT64" if f.type == "integer" else "FP64", "shape": [-1]}
               for f in features]  # fmt: skip
     return {
-        "name": predictor.manifest["name"],
+        "name": predictor.manifest.name,
         "versions": [predictor.version],
         "platform": "sklearn_joblib",
         "inputs": inputs,
@@ -190,40 +190,40 @@ def _output_specs(predictor: Predictor) -> dict[str, tuple[str, list[int]]]:
 
 
 async def infer(
-    st: AppState, headers: Mapping[str, str], request: Request, name: str, version: str | None, started: float
+    state: AppState, headers: Mapping[str, str], request: Request, name: str, version: str | None, started: float
 ) -> bytes:
     """Answer one infer request: JSON bytes of a 200, or a ServiceError naming what was wrong."""
-    st.auth.require(headers, "predict")
-    predictor, validator, log = _loaded(st, name, version), st.validator, st.log
+    state.auth.require(headers, "predict")
+    predictor, validator, log = _loaded(state, name, version), state.validator, state.log
     if validator is None or log is None:
         raise NotReady("the prediction log is not open yet")
-    payload, binary = await _read(st, headers, request)
-    asked = decode(payload, binary, validator.names, st.settings.max_batch)
+    payload, binary = await _read(state, headers, request)
+    asked = decode(payload, binary, validator.names, state.settings.max_batch)
     warnings = check_matrix(validator, asked.matrix, lambda i, field: ("body", "instances", i, field))
     outputs = _outputs(predictor, predictor.compute(asked.matrix), asked.outputs)
-    st.count_predictions(len(asked.matrix))
+    state.count_predictions(len(asked.matrix))
     request_id: str = request.scope["state"]["request_id"]
     parameters: dict[str, Any] = {"request_id": request_id}
     if warnings:
         parameters["warnings"] = "; ".join(warnings)
-    answer = {"model_name": predictor.manifest["name"], "model_version": predictor.version,
+    answer = {"model_name": predictor.manifest.name, "model_version": predictor.version,
               "id": asked.id if asked.id is not None else request_id, "parameters": parameters,
               "outputs": [{"name": n, "datatype": t, "shape": shape, "data": data}
                           for n, (t, shape, data) in outputs.items()]}  # fmt: skip
     row = [request_id, predictor.version, _logged_inputs(asked, validator.names),
            orjson.dumps({n: data for n, (_, _, data) in outputs.items()}, option=NUMPY).decode(),
            (time.perf_counter() - started) * 1000, time.time()]  # fmt: skip
-    await log.record(row, st.settings.request_timeout_s)
+    await log.record(row, state.settings.request_timeout_s)
     return orjson.dumps(answer, option=NUMPY)
 
 
-async def _read(st: AppState, headers: Mapping[str, str], request: Request) -> tuple[Any, memoryview | None]:
+async def _read(state: AppState, headers: Mapping[str, str], request: Request) -> tuple[Any, memoryview | None]:
     # tritonclient sends no Content-Type at all, and binary tensors as application/octet-stream.
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in JSON_MEDIA and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
     body = await read_body({**headers, "content-type": "application/json"}, request.stream(),
-                           st.settings.max_body_bytes)  # fmt: skip
+                           state.settings.max_body_bytes)  # fmt: skip
     header_length = headers.get("inference-header-content-length")
     if header_length is None:
         return parse(body), None

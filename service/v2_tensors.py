@@ -82,8 +82,8 @@ def _tensors(inputs: list[Any], binary: memoryview | None) -> list[tuple[str, np
     return tensors
 
 
-def _header(item: Any, k: int) -> tuple[str, list[int], np.dtype[Any], Any, int | None]:
-    where = f"body.inputs.{k}"
+def _header(item: Any, index: int) -> tuple[str, list[int], np.dtype[Any], Any, int | None]:
+    where = f"body.inputs.{index}"
     if not isinstance(item, dict):
         raise bad("each input must be an object {name, shape, datatype, data}", where)
     name, shape, datatype = item.get("name"), item.get("shape"), item.get("datatype")
@@ -105,8 +105,8 @@ def _header(item: Any, k: int) -> tuple[str, list[int], np.dtype[Any], Any, int 
     return name, shape, np.dtype(DATATYPES[datatype]), item.get("data"), size
 
 
-def _from_json(data: list[Any], dtype: np.dtype[Any], shape: list[int], name: str, k: int) -> np.ndarray:
-    where = f"body.inputs.{k}.data"
+def _from_json(data: list[Any], dtype: np.dtype[Any], shape: list[int], name: str, index: int) -> np.ndarray:
+    where = f"body.inputs.{index}.data"
     try:
         raw = np.asarray(data)  # no dtype: strings, booleans and ragged nesting must not be coerced
     except (ValueError, OverflowError, TypeError, RecursionError):
@@ -121,11 +121,11 @@ def _from_json(data: list[Any], dtype: np.dtype[Any], shape: list[int], name: st
     return _shaped(raw.astype(dtype, copy=False).reshape(-1), shape, name, where)
 
 
-def _from_bytes(chunk: memoryview, dtype: np.dtype[Any], shape: list[int], name: str, k: int) -> np.ndarray:
+def _from_bytes(chunk: memoryview, dtype: np.dtype[Any], shape: list[int], name: str, index: int) -> np.ndarray:
     if len(chunk) % dtype.itemsize:
         raise bad(f"input {name!r}: {len(chunk)} bytes is not a whole number of {_name(dtype)} values",
-                  f"body.inputs.{k}")  # fmt: skip
-    return _shaped(np.frombuffer(chunk, dtype=dtype.newbyteorder("<")), shape, name, f"body.inputs.{k}")
+                  f"body.inputs.{index}")  # fmt: skip
+    return _shaped(np.frombuffer(chunk, dtype=dtype.newbyteorder("<")), shape, name, f"body.inputs.{index}")
 
 
 def _shaped(flat: np.ndarray, shape: list[int], name: str, where: str) -> np.ndarray:

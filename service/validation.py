@@ -7,19 +7,12 @@ and its messages say which field, what was wrong and what is allowed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from model.manifest import ManifestFeature
 from service.errors import InvalidInput
-
-
-@dataclass(frozen=True)
-class Feature:
-    name: str
-    type: str
-    unit: str
-    low: float
-    high: float
 
 
 @dataclass
@@ -29,8 +22,8 @@ class Checked:
 
 
 class InstanceValidator:
-    def __init__(self, features: list[dict[str, Any]], range_policy: str) -> None:
-        self.features = [Feature(f["name"], f["type"], f.get("unit", ""), f["min"], f["max"]) for f in features]
+    def __init__(self, features: Sequence[ManifestFeature], range_policy: str) -> None:
+        self.features = tuple(features)
         self.names = [f.name for f in self.features]
         self.name_set = frozenset(self.names)
         self.reject_out_of_range = range_policy == "reject"
@@ -67,28 +60,33 @@ class InstanceValidator:
         return row
 
     def _check_value(
-        self, f: Feature, value: Any, loc: tuple[Any, ...], problems: list[dict[str, Any]], warnings: list[str]
+        self,
+        feature: ManifestFeature,
+        value: Any,
+        loc: tuple[Any, ...],
+        problems: list[dict[str, Any]],
+        warnings: list[str],
     ) -> float:
         if value is _MISSING:
-            problems.append(_problem(loc, f"missing required field ({f.type}, {f.unit})"))
+            problems.append(_problem(loc, f"missing required field ({feature.type}, {feature.unit})"))
             return 0.0
         kind = type(value)
         if kind is bool or kind not in (int, float):
-            problems.append(_problem(loc, f"must be a JSON {f.type}, got {kind_of(value)} {_show(value)}"))
+            problems.append(_problem(loc, f"must be a JSON {feature.type}, got {kind_of(value)} {_show(value)}"))
             return 0.0
         if kind is float and not math.isfinite(value):
             problems.append(_problem(loc, f"must be a finite number, got {value}"))
             return 0.0
-        if f.type == "integer" and kind is float and not value.is_integer():
+        if feature.type == "integer" and kind is float and not value.is_integer():
             problems.append(_problem(loc, f"must be an integer, got {value}"))
             return 0.0
         try:
             number = float(value)
         except OverflowError:
-            problems.append(_problem(loc, f"is far outside the valid range [{f.low:g}, {f.high:g}]"))
+            problems.append(_problem(loc, f"is far outside the valid range [{feature.min:g}, {feature.max:g}]"))
             return 0.0
-        if not f.low <= number <= f.high:
-            message = f"{_show(value)} is outside the range seen in training [{f.low:g}, {f.high:g}] {f.unit}"
+        if not feature.min <= number <= feature.max:
+            message = outside_range(_show(value), feature)
             if self.reject_out_of_range:
                 problems.append(_problem(loc, message))
             else:
@@ -105,6 +103,11 @@ _MISSING = _Missing()
 
 def _problem(loc: tuple[Any, ...], problem: str) -> dict[str, Any]:
     return {"loc": list(loc), "field": ".".join(str(p) for p in loc[1:]) or "body", "problem": problem}
+
+
+def outside_range(shown: str, feature: ManifestFeature) -> str:
+    """The problem (range_policy=reject) or warning (flag) for a value outside the training range."""
+    return f"{shown} is outside the range seen in training [{feature.min:g}, {feature.max:g}] {feature.unit}"
 
 
 def kind_of(value: Any) -> str:

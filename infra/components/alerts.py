@@ -52,47 +52,57 @@ def le_label(seconds: float) -> str:
     return repr(float(seconds))
 
 
-def rule_groups(s: RuleSettings) -> list[dict[str, Any]]:
+def rule_groups(settings: RuleSettings) -> list[dict[str, Any]]:
     """The `groups:` of a Prometheus rule file (and of a PrometheusRule's spec)."""
     groups = [
-        {"name": "modelship-slo-recording", "interval": s.evaluation_interval, "rules": _slo_recording(s)},
-        {"name": "modelship-slo-alerts", "interval": s.evaluation_interval, "rules": _slo_alerts(s)},
-        {"name": "modelship-prediction-log", "interval": s.evaluation_interval, "rules": _log_alerts(s)},
-        {"name": "modelship-pods", "interval": s.evaluation_interval, "rules": _pod_alerts(s)},
+        {
+            "name": "modelship-slo-recording",
+            "interval": settings.evaluation_interval,
+            "rules": _slo_recording(settings),
+        },
+        {"name": "modelship-slo-alerts", "interval": settings.evaluation_interval, "rules": _slo_alerts(settings)},
+        {"name": "modelship-prediction-log", "interval": settings.evaluation_interval, "rules": _log_alerts(settings)},
+        {"name": "modelship-pods", "interval": settings.evaluation_interval, "rules": _pod_alerts(settings)},
     ]
-    if s.rps_metric:
-        groups.append({"name": "modelship-autoscaling", "interval": s.evaluation_interval, "rules": [_rps(s)]})
+    if settings.rps_metric:
+        groups.append(
+            {"name": "modelship-autoscaling", "interval": settings.evaluation_interval, "rules": [_rps(settings)]}
+        )
     return groups
 
 
-def alert_names(s: RuleSettings) -> list[str]:
-    return [r["alert"] for g in rule_groups(s) for r in g["rules"] if "alert" in r]
+def alert_names(settings: RuleSettings) -> list[str]:
+    return [r["alert"] for g in rule_groups(settings) for r in g["rules"] if "alert" in r]
 
 
-def _sel(s: RuleSettings, *extra: str) -> str:
-    return "{" + ",".join(m for m in (s.matchers, *extra) if m) + "}"
+def _sel(settings: RuleSettings, *extra: str) -> str:
+    return "{" + ",".join(m for m in (settings.matchers, *extra) if m) + "}"
 
 
-def _route(s: RuleSettings, *extra: str) -> str:
-    return _sel(s, f'route="{PREDICT_ROUTE}"', *extra)
+def _route(settings: RuleSettings, *extra: str) -> str:
+    return _sel(settings, f'route="{PREDICT_ROUTE}"', *extra)
 
 
-def _error_ratio(s: RuleSettings, window: str) -> str:
-    bad = f"sum by (namespace) (rate({REQUESTS}{_route(s, SERVER_ERROR)}[{window}]))"
-    total = f"sum by (namespace) (rate({REQUESTS}{_route(s)}[{window}]))"
+def _error_ratio(settings: RuleSettings, window: str) -> str:
+    bad = f"sum by (namespace) (rate({REQUESTS}{_route(settings, SERVER_ERROR)}[{window}]))"
+    total = f"sum by (namespace) (rate({REQUESTS}{_route(settings)}[{window}]))"
     return f"{bad} / {total}"
 
 
-def _slow_ratio(s: RuleSettings, window: str) -> str:
-    le = f'le="{le_label(s.latency_threshold_s)}"'
-    fast = f"sum by (namespace) (rate({LATENCY}_bucket{_route(s, le)}[{window}]))"
-    total = f"sum by (namespace) (rate({LATENCY}_count{_route(s)}[{window}]))"
+def _slow_ratio(settings: RuleSettings, window: str) -> str:
+    le = f'le="{le_label(settings.latency_threshold_s)}"'
+    fast = f"sum by (namespace) (rate({LATENCY}_bucket{_route(settings, le)}[{window}]))"
+    total = f"sum by (namespace) (rate({LATENCY}_count{_route(settings)}[{window}]))"
     return f"1 - ({fast} / {total})"
 
 
-def _slo_recording(s: RuleSettings) -> list[dict[str, Any]]:
-    rules = [{"record": f"modelship:predict_errors:ratio_rate{w}", "expr": _error_ratio(s, w)} for w in RATE_WINDOWS]
-    rules += [{"record": f"modelship:predict_slow:ratio_rate{w}", "expr": _slow_ratio(s, w)} for w in RATE_WINDOWS]
+def _slo_recording(settings: RuleSettings) -> list[dict[str, Any]]:
+    rules = [
+        {"record": f"modelship:predict_errors:ratio_rate{w}", "expr": _error_ratio(settings, w)} for w in RATE_WINDOWS
+    ]
+    rules += [
+        {"record": f"modelship:predict_slow:ratio_rate{w}", "expr": _slow_ratio(settings, w)} for w in RATE_WINDOWS
+    ]
     return rules
 
 
@@ -106,65 +116,69 @@ def _burn(series: str, budget: float, severity: str) -> str:
     return " or ".join(pairs)
 
 
-def _slo_alerts(s: RuleSettings) -> list[dict[str, Any]]:
-    availability = 1 - s.availability_slo / 100
-    latency = 1 - s.latency_slo / 100
+def _slo_alerts(settings: RuleSettings) -> list[dict[str, Any]]:
+    availability = 1 - settings.availability_slo / 100
+    latency = 1 - settings.latency_slo / 100
     errors, slow = "modelship:predict_errors:ratio_rate", "modelship:predict_slow:ratio_rate"
-    ms = f"{s.latency_threshold_s * 1000:g} ms"
+    ms = f"{settings.latency_threshold_s * 1000:g} ms"
     return [
-        _alert(s, "ModelshipAvailabilityBurnFast", _burn(errors, availability, "page"), "2m", "page",
-               f"/predict is burning its {s.availability_slo:g}% availability budget fast (5xx answers)"),
-        _alert(s, "ModelshipAvailabilityBurnSlow", _burn(errors, availability, "ticket"), "1h", "ticket",
-               f"/predict is burning its {s.availability_slo:g}% availability budget over days (5xx answers)"),
-        _alert(s, "ModelshipLatencyBurnFast", _burn(slow, latency, "page"), "2m", "page",
-               f"/predict answers slower than {ms} are burning the {s.latency_slo:g}% latency budget fast"),
-        _alert(s, "ModelshipLatencyBurnSlow", _burn(slow, latency, "ticket"), "1h", "ticket",
-               f"/predict answers slower than {ms} are burning the {s.latency_slo:g}% latency budget over days"),
+        _alert(settings, "ModelshipAvailabilityBurnFast", _burn(errors, availability, "page"), "2m", "page",
+               f"/predict is burning its {settings.availability_slo:g}% availability budget fast (5xx answers)"),
+        _alert(settings, "ModelshipAvailabilityBurnSlow", _burn(errors, availability, "ticket"), "1h", "ticket",
+               f"/predict is burning its {settings.availability_slo:g}% availability budget over days (5xx answers)"),
+        _alert(settings, "ModelshipLatencyBurnFast", _burn(slow, latency, "page"), "2m", "page",
+               f"/predict answers slower than {ms} are burning the {settings.latency_slo:g}% latency budget fast"),
+        _alert(settings, "ModelshipLatencyBurnSlow", _burn(slow, latency, "ticket"), "1h", "ticket",
+               f"/predict answers slower than {ms} are burning the {settings.latency_slo:g}% latency budget over days"),
     ]  # fmt: skip
 
 
-def _log_alerts(s: RuleSettings) -> list[dict[str, Any]]:
-    spool_bytes = int(s.spool_max_bytes * s.spool_percent / 100)
+def _log_alerts(settings: RuleSettings) -> list[dict[str, Any]]:
+    spool_bytes = int(settings.spool_max_bytes * settings.spool_percent / 100)
     return [
-        _alert(s, "ModelshipPredictionLogBacklog",
-               f"{LOG}_oldest_unflushed_seconds{_sel(s)} > {s.oldest_unflushed_s:g}", s.backlog_for, "page",
-               f"A pod holds predictions older than {s.oldest_unflushed_s:g}s that are not in Postgres yet"),
-        _alert(s, "ModelshipSpoolFilling", f"{LOG}_spool_bytes{_sel(s)} > {spool_bytes}", s.backlog_for, "page",
-               f"A pod's local spool is above {s.spool_percent}% of its {s.spool_max_bytes}-byte limit"),
-        _alert(s, "ModelshipPredictionLogWriteErrors", f"rate({LOG}_write_errors_total{_sel(s)}[5m]) > 0",
-               s.write_errors_for, "ticket",
-               f"Writes of the prediction log to Postgres keep failing (for {s.write_errors_for})"),
+        _alert(settings, "ModelshipPredictionLogBacklog",
+               f"{LOG}_oldest_unflushed_seconds{_sel(settings)} > {settings.oldest_unflushed_s:g}",
+               settings.backlog_for, "page",
+               f"A pod holds predictions older than {settings.oldest_unflushed_s:g}s that are not in Postgres yet"),
+        _alert(settings, "ModelshipSpoolFilling", f"{LOG}_spool_bytes{_sel(settings)} > {spool_bytes}",
+               settings.backlog_for, "page",
+               f"A pod's local spool is above {settings.spool_percent}% of its {settings.spool_max_bytes}-byte limit"),
+        _alert(settings, "ModelshipPredictionLogWriteErrors", f"rate({LOG}_write_errors_total{_sel(settings)}[5m]) > 0",
+               settings.write_errors_for, "ticket",
+               f"Writes of the prediction log to Postgres keep failing (for {settings.write_errors_for})"),
     ]  # fmt: skip
 
 
-def _pod_alerts(s: RuleSettings) -> list[dict[str, Any]]:
+def _pod_alerts(settings: RuleSettings) -> list[dict[str, Any]]:
     # The three reasons /ready says no, seen from outside: not scraped at all, model not loaded, spool full.
     not_ready = (
-        f"(up{_sel(s)} == 0) or ({LOG}_model_loaded{_sel(s)} == 0)"
-        f" or ({LOG}_spool_bytes{_sel(s)} >= {s.spool_max_bytes})"
+        f"(up{_sel(settings)} == 0) or ({LOG}_model_loaded{_sel(settings)} == 0)"
+        f" or ({LOG}_spool_bytes{_sel(settings)} >= {settings.spool_max_bytes})"
     )
-    versions = f"count by (namespace) (count by (namespace, model_version) (rate({PREDICTIONS}{_sel(s)}[5m]) > 0))"
+    versions = (
+        f"count by (namespace) (count by (namespace, model_version) (rate({PREDICTIONS}{_sel(settings)}[5m]) > 0))"
+    )
     return [
-        _alert(s, "ModelshipPodNotReady", not_ready, s.not_ready_for, "ticket",
-               f"A modelship pod has not been ready for {s.not_ready_for}"),
-        _alert(s, "ModelshipMixedModelVersions", f"{versions} > 1", s.rollout_window, "ticket",
-               f"More than one model version has answered for longer than a rollout takes ({s.rollout_window})"),
+        _alert(settings, "ModelshipPodNotReady", not_ready, settings.not_ready_for, "ticket",
+               f"A modelship pod has not been ready for {settings.not_ready_for}"),
+        _alert(settings, "ModelshipMixedModelVersions", f"{versions} > 1", settings.rollout_window, "ticket",
+               f"More than one model version has answered for longer than a rollout takes ({settings.rollout_window})"),
     ]  # fmt: skip
 
 
-def _rps(s: RuleSettings) -> dict[str, Any]:
+def _rps(settings: RuleSettings) -> dict[str, Any]:
     # prometheus-adapter serves this series to the HPA as a Pods metric under the same name (hpa.rpsMetric).
     return {
-        "record": s.rps_metric,
-        "expr": f"sum by (namespace, pod) (rate({REQUESTS}{_route(s)}[1m]))",
+        "record": settings.rps_metric,
+        "expr": f"sum by (namespace, pod) (rate({REQUESTS}{_route(settings)}[1m]))",
     }
 
 
-def _alert(s: RuleSettings, name: str, expr: str, for_: str, severity: str, summary: str) -> dict[str, Any]:
+def _alert(settings: RuleSettings, name: str, expr: str, for_: str, severity: str, summary: str) -> dict[str, Any]:
     return {
         "alert": name,
         "expr": expr,
         "for": for_,
         "labels": {"severity": severity},
-        "annotations": {"summary": summary, "runbook_url": f"{s.runbook_url}#{name.lower()}"},
+        "annotations": {"summary": summary, "runbook_url": f"{settings.runbook_url}#{name.lower()}"},
     }

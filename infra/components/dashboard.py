@@ -46,12 +46,12 @@ class DashboardSettings:
     spool_max_bytes: int
 
 
-def panels(d: DashboardSettings) -> list[PanelSpec]:
+def panels(settings: DashboardSettings) -> list[PanelSpec]:
     """What the dashboard shows, as data: the tests parse every expr with promtool."""
-    sel = "{" + d.matchers + "}"
-    predict = "{" + ",".join(m for m in (d.matchers, 'route="/predict"') if m) + "}"
-    errors = "{" + ",".join(m for m in (d.matchers, 'status=~"5.."') if m) + "}"
-    hpa = f'{{namespace="{d.namespace}",horizontalpodautoscaler="{d.hpa_name}"}}'
+    sel = "{" + settings.matchers + "}"
+    predict = "{" + ",".join(m for m in (settings.matchers, 'route="/predict"') if m) + "}"
+    errors = "{" + ",".join(m for m in (settings.matchers, 'status=~"5.."') if m) + "}"
+    hpa = f'{{namespace="{settings.namespace}",horizontalpodautoscaler="{settings.hpa_name}"}}'
     log = f"{LOG}_"
     buckets = f"sum by (le) (rate({LATENCY}_bucket{predict}[5m]))"
     return [
@@ -67,7 +67,7 @@ def panels(d: DashboardSettings) -> list[PanelSpec]:
         PanelSpec("Prediction log queue depth", "short", (Query(f"{log}queue_depth{sel}", "{{pod}}{{instance}}"),)),
         PanelSpec("Spool bytes (limit dashed)", "bytes",
                   (Query(f"{log}spool_bytes{sel}", "{{pod}}{{instance}}"),
-                   Query(f"vector({d.spool_max_bytes})", "spool limit"))),
+                   Query(f"vector({settings.spool_max_bytes})", "spool limit"))),
         PanelSpec("Oldest unflushed prediction", "s",
                   (Query(f"{log}oldest_unflushed_seconds{sel}", "{{pod}}{{instance}}"),)),
         PanelSpec("Database writes, errors and reconnects", "ops",
@@ -84,11 +84,11 @@ def panels(d: DashboardSettings) -> list[PanelSpec]:
     ]  # fmt: skip
 
 
-def build(d: DashboardSettings, title: str) -> str:
+def build(settings: DashboardSettings, title: str) -> str:
     """The dashboard JSON, as the Grafana sidecar loads it from a ConfigMap."""
-    board = gdash.Dashboard(title).uid(f"modelship-{d.namespace}"[:40]).tags(["modelship"]).refresh("30s")
+    board = gdash.Dashboard(title).uid(f"modelship-{settings.namespace}"[:40]).tags(["modelship"]).refresh("30s")
     board = board.time("now-3h", "now")
-    for spec in panels(d):
+    for spec in panels(settings):
         panel = timeseries.Panel().title(spec.title).unit(spec.unit).datasource(DATASOURCE).span(12).height(8)
         for ref, q in zip("ABCDEFGH", spec.queries, strict=False):
             panel = panel.with_target(prometheus.Dataquery().expr(q.expr).legend_format(q.legend).ref_id(ref))

@@ -70,13 +70,13 @@ class Database(pulumi.ComponentResource):
         self.operator_namespace = None
 
     def _cloudnative_pg(self, name: str, args: DatabaseArgs) -> None:
-        s, child = args.settings, pulumi.ResourceOptions(parent=self)
+        config, child = args.settings, pulumi.ResourceOptions(parent=self)
         depends: list[pulumi.Resource] = []
-        operator = _operator_release(name, s.operator_namespace, child) if s.install_operator else None
+        operator = _operator_release(name, config.operator_namespace, child) if config.install_operator else None
         depends += [operator] if operator else []
         password = random.RandomPassword(f"{name}-password", length=32, special=False, opts=child)
         secret_password: pulumi.Output[str] = pulumi.Output.secret(password.result)
-        user: pulumi.Output[str] = pulumi.Output.secret(s.user)
+        user: pulumi.Output[str] = pulumi.Output.secret(config.user)
         credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-credentials", namespace=args.namespace),
@@ -85,49 +85,51 @@ class Database(pulumi.ComponentResource):
             opts=child,
         )
         depends.append(credentials)
-        depends += self._object_stores(name, args.namespace, s, operator)
+        depends += self._object_stores(name, args.namespace, config, operator)
         self.cluster = k8s.apiextensions.CustomResource(
             f"{name}-cluster",
             api_version=CNPG_API_VERSION,
             kind="Cluster",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace),
-            spec=cluster_spec(s, credentials_secret=f"{name}-credentials", object_store_prefix=name),
+            spec=cluster_spec(config, credentials_secret=f"{name}-credentials", object_store_prefix=name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=depends, protect=args.protect),
         )
-        if s.backup is not None:
-            self._scheduled_backup(name, args.namespace, s)
+        if config.backup is not None:
+            self._scheduled_backup(name, args.namespace, config)
         self.host = pulumi.Output.concat(name, "-rw.", args.namespace, ".svc.cluster.local")
         self.url = pulumi.Output.secret(
             pulumi.Output.concat(
                 "postgresql://",
-                s.user,
+                config.user,
                 ":",
                 secret_password,
                 "@",
                 self.host,
                 f":{POSTGRES_PORT}/",
-                s.name,
+                config.name,
                 "?sslmode=require",
             )
         )
         self.pod_labels = {"cnpg.io/cluster": name}
-        self.operator_namespace = s.operator_namespace
+        self.operator_namespace = config.operator_namespace
 
     def _object_stores(
-        self, name: str, namespace: pulumi.Input[str], s: DatabaseConfig, operator: pulumi.Resource | None
+        self, name: str, namespace: pulumi.Input[str], config: DatabaseConfig, operator: pulumi.Resource | None
     ) -> list[pulumi.Resource]:
         """The backup credentials, the plugin and an ObjectStore per bucket path; [] when neither is on."""
-        if s.backup is None and s.restore is None:
+        if config.backup is None and config.restore is None:
             return []
         child = pulumi.ResourceOptions(parent=self)
-        ready: list[pulumi.Resource] = [_backup_secret(name, namespace, s, child)]
-        if s.install_plugin:
-            ready.append(_plugin_release(name, s.operator_namespace, operator, child))
+        ready: list[pulumi.Resource] = [_backup_secret(name, namespace, config, child)]
+        if config.install_plugin:
+            ready.append(_plugin_release(name, config.operator_namespace, operator, child))
         stores: list[tuple[str, str, str, str | None]] = []  # (suffix, path, endpoint, retention)
-        if s.backup is not None:
-            stores.append(("backups", s.backup.destination_path, s.backup.endpoint_url, s.backup.retention))
-        if s.restore is not None:
-            stores.append((backup.RESTORE_SOURCE, s.restore.source_path, s.restore.endpoint_url, None))
+        if config.backup is not None:
+            stores.append(
+                ("backups", config.backup.destination_path, config.backup.endpoint_url, config.backup.retention)
+            )
+        if config.restore is not None:
+            stores.append((backup.RESTORE_SOURCE, config.restore.source_path, config.restore.endpoint_url, None))
         return [
             k8s.apiextensions.CustomResource(
                 f"{name}-{suffix}",
@@ -140,43 +142,47 @@ class Database(pulumi.ComponentResource):
             for suffix, path, endpoint, retention in stores
         ]
 
-    def _scheduled_backup(self, name: str, namespace: pulumi.Input[str], s: DatabaseConfig) -> None:
-        assert s.backup is not None
+    def _scheduled_backup(self, name: str, namespace: pulumi.Input[str], config: DatabaseConfig) -> None:
+        assert config.backup is not None
         k8s.apiextensions.CustomResource(
             f"{name}-scheduled-backup",
             api_version=CNPG_API_VERSION,
             kind="ScheduledBackup",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-scheduled", namespace=namespace),
-            spec=backup.scheduled_backup_spec(name, s.backup),
+            spec=backup.scheduled_backup_spec(name, config.backup),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.cluster]),
         )
 
 
-def cluster_spec(s: DatabaseConfig, credentials_secret: str, object_store_prefix: str) -> dict[str, Any]:
+def cluster_spec(config: DatabaseConfig, credentials_secret: str, object_store_prefix: str) -> dict[str, Any]:
     """The `spec` of the CNPG Cluster (camelCase, as the CRD spells it)."""
-    storage: dict[str, Any] = {"size": s.storage_size}
-    if s.storage_class:
-        storage["storageClass"] = s.storage_class
+    storage: dict[str, Any] = {"size": config.storage_size}
+    if config.storage_class:
+        storage["storageClass"] = config.storage_class
     spec: dict[str, Any] = {
-        "instances": s.instances,
-        "imageName": s.postgres_image,
+        "instances": config.instances,
+        "imageName": config.postgres_image,
         "primaryUpdateStrategy": "unsupervised",
         "enableSuperuserAccess": False,
         # A PDB on a single instance would block every node drain; CNPG's own PDBs need replicas.
-        "enablePDB": s.instances > 1,
-        "bootstrap": {"initdb": {"database": s.name, "owner": s.user, "secret": {"name": credentials_secret}}},
+        "enablePDB": config.instances > 1,
+        "bootstrap": {
+            "initdb": {"database": config.name, "owner": config.user, "secret": {"name": credentials_secret}}
+        },
         "storage": storage,
         "resources": {
-            "requests": {"cpu": s.cpu_request, "memory": s.memory_request},
-            "limits": {"cpu": s.cpu_limit, "memory": s.memory_limit},
+            "requests": {"cpu": config.cpu_request, "memory": config.memory_request},
+            "limits": {"cpu": config.cpu_limit, "memory": config.memory_limit},
         },
         "affinity": {"enablePodAntiAffinity": True, "topologyKey": "kubernetes.io/hostname"},
     }
-    if s.backup is not None:
+    if config.backup is not None:
         spec["plugins"] = [backup.archiver_plugin(f"{object_store_prefix}-backups")]
-    if s.restore is not None:
-        spec["bootstrap"] = backup.recovery_bootstrap(s.restore, s.name, s.user, credentials_secret)
-        spec["externalClusters"] = [backup.restore_source(s.restore, f"{object_store_prefix}-{backup.RESTORE_SOURCE}")]
+    if config.restore is not None:
+        spec["bootstrap"] = backup.recovery_bootstrap(config.restore, config.name, config.user, credentials_secret)
+        spec["externalClusters"] = [
+            backup.restore_source(config.restore, f"{object_store_prefix}-{backup.RESTORE_SOURCE}")
+        ]
     return spec
 
 
@@ -210,10 +216,10 @@ def _plugin_release(
 
 
 def _backup_secret(
-    name: str, namespace: pulumi.Input[str], s: DatabaseConfig, opts: pulumi.ResourceOptions
+    name: str, namespace: pulumi.Input[str], config: DatabaseConfig, opts: pulumi.ResourceOptions
 ) -> k8s.core.v1.Secret:
-    key_id: pulumi.Output[str] = pulumi.Output.secret(s.access_key_id)
-    access_key: pulumi.Output[str] = pulumi.Output.secret(s.secret_access_key)
+    key_id: pulumi.Output[str] = pulumi.Output.secret(config.access_key_id)
+    access_key: pulumi.Output[str] = pulumi.Output.secret(config.secret_access_key)
     return k8s.core.v1.Secret(
         f"{name}-backup",
         metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-backup", namespace=namespace),

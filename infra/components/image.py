@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import subprocess
@@ -13,6 +12,8 @@ from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
+
+from model.manifest import Manifest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _DIGEST_REF = re.compile(r"^[^@\s]+@sha256:[0-9a-f]{64}$")
@@ -75,8 +76,8 @@ def artifact_sha256(artifact_dir: str) -> str:
     """model.joblib's sha256 as the artifact's manifest records it; "" when the folder is not here (a
     promote or rollback by digest: the image then still pins its own model, see the Dockerfile)."""
     path = Path(artifact_dir) if Path(artifact_dir).is_absolute() else REPO_ROOT / artifact_dir
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-        return str(json.loads((path / "manifest.json").read_text())["artifact"]["sha256"])
+    with contextlib.suppress(OSError, ValueError):
+        return Manifest.load(path / "manifest.json").artifact.sha256
     return ""
 
 
@@ -135,12 +136,12 @@ def _require_digest(ref: str) -> str:
 if __name__ == "__main__":
     # `python -m infra.components.image ARTIFACT_DIR [REVISION]`: the --build-arg words `make image` passes.
     folder, revision = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "HEAD"
-    manifest = json.loads((Path(folder) / "manifest.json").read_text())
+    manifest = Manifest.load(Path(folder) / "manifest.json")
     rev = subprocess.run(["git", "rev-parse", revision], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     found = build_args(
         ModelImageArgs(
             repository="",
-            model_version=manifest["version"],
+            model_version=manifest.version,
             artifact_dir=folder,
             git_revision=rev.stdout.strip(),
             platform="",

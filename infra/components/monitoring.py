@@ -36,19 +36,21 @@ class MonitoringArgs:
     rps_metric: str = ""  # hpa.rpsMetric when hpa.rpsPerPod > 0: a recording rule of that name feeds the HPA
 
 
-def rule_settings(m: MonitoringConfig, namespace: str, spool_max_bytes: int, rps_metric: str) -> alerts.RuleSettings:
+def rule_settings(
+    monitoring: MonitoringConfig, namespace: str, spool_max_bytes: int, rps_metric: str
+) -> alerts.RuleSettings:
     """The rules of a stack's namespace, from its settings (the drill and `make monitor` build their own)."""
     return alerts.RuleSettings(
         matchers=f'job="{JOB}",namespace="{namespace}"',
-        runbook_url=m.runbook_url,
-        availability_slo=m.availability_slo,
-        latency_slo=m.latency_slo,
-        latency_threshold_s=m.latency_threshold_s,
-        oldest_unflushed_s=m.oldest_unflushed_s,
-        backlog_for=m.backlog_for,
+        runbook_url=monitoring.runbook_url,
+        availability_slo=monitoring.availability_slo,
+        latency_slo=monitoring.latency_slo,
+        latency_threshold_s=monitoring.latency_threshold_s,
+        oldest_unflushed_s=monitoring.oldest_unflushed_s,
+        backlog_for=monitoring.backlog_for,
         spool_max_bytes=spool_max_bytes,
-        spool_percent=m.spool_percent,
-        rollout_window=m.rollout_window,
+        spool_percent=monitoring.spool_percent,
+        rollout_window=monitoring.rollout_window,
         rps_metric=rps_metric,
     )
 

@@ -152,8 +152,8 @@ class ModelService(pulumi.ComponentResource):
             data["MODELSHIP_API_KEYS_FILE"] = workload.API_KEYS_FILE
         return data
 
-    def _api_keys_secret(self, s: ServiceConfig) -> k8s.core.v1.Secret:
-        keys: pulumi.Output[str] = pulumi.Output.secret(s.api_keys)  # infra.config checked it is set
+    def _api_keys_secret(self, config: ServiceConfig) -> k8s.core.v1.Secret:
+        keys: pulumi.Output[str] = pulumi.Output.secret(config.api_keys)  # infra.config checked it is set
         return k8s.core.v1.Secret(
             f"{self._name}-api-keys",
             metadata=self._meta(f"{self._name}-api-keys"),

@@ -20,20 +20,20 @@ _net = k8s.networking.v1
 _selector = k8s.meta.v1.LabelSelectorArgs
 
 
-def hpa_spec(deployment: str, a: AutoscalingConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
+def hpa_spec(deployment: str, autoscaling: AutoscalingConfig) -> k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs:
     """CPU utilization always; requests per second per pod when hpa.rpsPerPod is set."""
-    cpu = _v2.MetricTargetArgs(type="Utilization", average_utilization=a.cpu_utilization)
+    cpu = _v2.MetricTargetArgs(type="Utilization", average_utilization=autoscaling.cpu_utilization)
     metrics = [_v2.MetricSpecArgs(type="Resource", resource=_v2.ResourceMetricSourceArgs(name="cpu", target=cpu))]
-    if a.rps_per_pod > 0:
-        rps = _v2.MetricTargetArgs(type="AverageValue", average_value=str(a.rps_per_pod))
-        metric = _v2.MetricIdentifierArgs(name=a.rps_metric)
+    if autoscaling.rps_per_pod > 0:
+        rps = _v2.MetricTargetArgs(type="AverageValue", average_value=str(autoscaling.rps_per_pod))
+        metric = _v2.MetricIdentifierArgs(name=autoscaling.rps_metric)
         metrics.append(_v2.MetricSpecArgs(type="Pods", pods=_v2.PodsMetricSourceArgs(metric=metric, target=rps)))
     return _v2.HorizontalPodAutoscalerSpecArgs(
         scale_target_ref=_v2.CrossVersionObjectReferenceArgs(api_version="apps/v1", kind="Deployment", name=deployment),
-        min_replicas=a.min_replicas,
-        max_replicas=a.max_replicas,
+        min_replicas=autoscaling.min_replicas,
+        max_replicas=autoscaling.max_replicas,
         metrics=metrics,
-        # scale down slowly: a traffic dip should not cost warm pods
+        # scale down slowly: autoscaling traffic dip should not cost warm pods
         behavior=_v2.HorizontalPodAutoscalerBehaviorArgs(
             scale_down=_v2.HPAScalingRulesArgs(stabilization_window_seconds=300)
         ),
@@ -49,13 +49,15 @@ def service_ingress(service_pods: dict[str, str]) -> k8s.networking.v1.NetworkPo
     )
 
 
-def retention_command(r: RetentionConfig) -> list[str]:
+def retention_command(retention: RetentionConfig) -> list[str]:
     """`python -m service retention` as the image runs it (service/__main__.py)."""
-    days, batch = str(r.days), str(r.batch)
+    days, batch = str(retention.days), str(retention.batch)
     return ["python", "-m", "service", "retention", "--older-than-days", days, "--batch", batch]
 
 
-def retention_cronjob_spec(r: RetentionConfig, pod: k8s.core.v1.PodTemplateSpecArgs) -> k8s.batch.v1.CronJobSpecArgs:
+def retention_cronjob_spec(
+    retention: RetentionConfig, pod: k8s.core.v1.PodTemplateSpecArgs
+) -> k8s.batch.v1.CronJobSpecArgs:
     """One run at a time (Forbid): two runs would only contend for the same rows."""
     job = k8s.batch.v1.JobSpecArgs(
         backoff_limit=RETENTION_BACKOFF_LIMIT,
@@ -63,7 +65,7 @@ def retention_cronjob_spec(r: RetentionConfig, pod: k8s.core.v1.PodTemplateSpecA
         template=pod,
     )
     return k8s.batch.v1.CronJobSpecArgs(
-        schedule=r.schedule,
+        schedule=retention.schedule,
         time_zone=RETENTION_TIME_ZONE,
         concurrency_policy="Forbid",
         starting_deadline_seconds=RETENTION_STARTING_DEADLINE_S,

@@ -148,12 +148,12 @@ def _probe(path: str, period: int, timeout: int, failures: int) -> k8s.core.v1.P
     )
 
 
-def _resources(s: ServiceConfig, gpu: GpuScheduling | None) -> k8s.core.v1.ResourceRequirementsArgs:
-    limits = {"cpu": s.cpu_limit, "memory": s.memory_limit}
+def _resources(config: ServiceConfig, gpu: GpuScheduling | None) -> k8s.core.v1.ResourceRequirementsArgs:
+    limits = {"cpu": config.cpu_limit, "memory": config.memory_limit}
     if gpu is not None:
         limits[GPU_RESOURCE] = str(gpu.gpus_per_pod)  # extended resources go in limits only
     return k8s.core.v1.ResourceRequirementsArgs(
-        requests={"cpu": s.cpu_request, "memory": s.memory_request}, limits=limits
+        requests={"cpu": config.cpu_request, "memory": config.memory_request}, limits=limits
     )
 
 

@@ -248,12 +248,12 @@ def _requests_gpu(container: Mapping[str, Any]) -> bool:
     return any(a is not None and str(a) not in ("0", "0.0") for a in amounts)
 
 
-def _tolerates_gpu(t: Mapping[str, Any]) -> bool:
-    if t.get("effect") not in (None, "", "NoSchedule"):
+def _tolerates_gpu(toleration: Mapping[str, Any]) -> bool:
+    if toleration.get("effect") not in (None, "", "NoSchedule"):
         return False
-    if t.get("operator") == "Exists":
-        return t.get("key") in (None, "", GPU_RESOURCE)
-    return t.get("key") == GPU_RESOURCE and t.get("value") == "present"
+    if toleration.get("operator") == "Exists":
+        return toleration.get("key") in (None, "", GPU_RESOURCE)
+    return toleration.get("key") == GPU_RESOURCE and toleration.get("value") == "present"
 
 
 def _as_int(value: Any) -> int | None:

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import joblib
 
+from model.manifest import Manifest
 
-def load_artifact() -> tuple[Any, dict[str, Any]]:
+
+def load_artifact() -> tuple[Any, Manifest]:
     """(fitted estimator, manifest) of the artifact folder named by BENCH_MODEL_DIR."""
     folder = Path(os.environ["BENCH_MODEL_DIR"])
-    manifest: dict[str, Any] = json.loads((folder / "manifest.json").read_text())
+    manifest = Manifest.load(folder / "manifest.json")
     # A baseline, not the service: it trusts the artifact the harness just trained (no digest check).
-    estimator = joblib.load(folder / manifest["artifact"]["file"])  # nosec B301
+    estimator = joblib.load(folder / manifest.artifact.file)  # nosec B301
     return estimator, manifest
 
 
-def feature_names(manifest: dict[str, Any]) -> list[str]:
-    return [feature["name"] for feature in manifest["features"]]
+def feature_names(manifest: Manifest) -> list[str]:
+    return manifest.feature_names

@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 import psycopg
 
-from loadtest.checks import parse_manifest, random_instance
+from loadtest.checks import random_instance
 from model.artifact import load_model
 from model.train import train
 from service import db
@@ -58,8 +58,8 @@ def _time(stages: dict[str, Callable[[], Any]], seconds: float) -> dict[str, lis
 def profile_stages(model_dir: Path, seconds: float) -> None:
     _, manifest = load_model(model_dir)
     predictor = Predictor.load(model_dir, frozenset())
-    validator = InstanceValidator(manifest["features"], "reject")
-    spec = parse_manifest(manifest)
+    validator = InstanceValidator(manifest.features, "reject")
+    spec = manifest
     rng = random.Random(0)
     instances = [random_instance(spec, rng) for _ in range(BATCH)]
     body = orjson.dumps({"instances": instances})
@@ -108,10 +108,10 @@ async def _copy(conn: psycopg.AsyncConnection[Any], records: list[list[Any]]) ->
 
 async def profile_commit(model_dir: Path, rounds: int) -> None:
     _, manifest = load_model(model_dir)
-    spec = parse_manifest(manifest)
+    spec = manifest
     rng = random.Random(1)
     instances = [random_instance(spec, rng) for _ in range(BATCH)]
-    names = [f["name"] for f in manifest["features"]]
+    names = manifest.feature_names
     row_in = orjson.dumps(instances).decode()
     row_out = orjson.dumps([{"prediction": 123456.78}] * BATCH).decode()
     matrix = np.asarray([[i[n] for n in names] for i in instances], dtype=np.float64)

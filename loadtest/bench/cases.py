@@ -7,14 +7,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from loadtest.bench import tables
 from loadtest.bench.loadgen import encode_post
 from loadtest.bench.servers import ServerSpec
-from loadtest.checks import parse_manifest, random_instance
+from loadtest.checks import random_instance
+from model.manifest import Manifest
 
 PY = sys.executable
 VARIANTS = 64  # distinct bodies per workload, cycled: no server can cache one answer
@@ -42,17 +42,16 @@ class Case:
     group: str  # "modelship" or "baseline"
 
 
-def _instances(manifest: dict[str, Any], seed: int, count: int) -> list[dict[str, float | int]]:
-    schema = parse_manifest(manifest)
+def _instances(manifest: Manifest, seed: int, count: int) -> list[dict[str, float | int]]:
     rng = random.Random(seed)
-    return [random_instance(schema, rng) for _ in range(count)]
+    return [random_instance(manifest, rng) for _ in range(count)]
 
 
-def workloads(house: dict[str, Any], iris: dict[str, Any]) -> dict[str, Workload]:
+def workloads(house: Manifest, iris: Manifest) -> dict[str, Workload]:
     """Same values for every server of a model family; only the envelope differs (seed 003 wants a list)."""
     house_rows = _instances(house, 1, VARIANTS)
     iris_rows = _instances(iris, 2, VARIANTS)
-    iris_names = [f["name"] for f in iris["features"]]
+    iris_names = iris.feature_names
     batches = [_instances(house, 100 + i, BATCH_SIZE) for i in range(16)]
     return {
         "house-1": Workload("house-price, 1 instance", tuple(orjson.dumps(r) for r in house_rows)),
@@ -100,7 +99,7 @@ def _gunicorn(target: str) -> tuple[str, ...]:
 
 
 def build_cases(
-    house_dir: Path, iris_dir: Path, house: dict[str, Any], iris: dict[str, Any], db_url: str,
+    house_dir: Path, iris_dir: Path, house: Manifest, iris: Manifest, db_url: str,
     scratch: Path, workers: int, service_env: Mapping[str, str],
 ) -> list[Case]:  # fmt: skip
     load = workloads(house, iris)

@@ -23,6 +23,7 @@ from loadtest.bench import tables
 from loadtest.bench.cases import Case, build_cases, service_spec
 from loadtest.bench.loadgen import LoadError, LoadResult, run_load
 from loadtest.bench.servers import RunningServer, ServerError, ServerSpec, start_server, tree_cpu_seconds
+from model.manifest import Manifest
 from service.embedded_pg import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ def median_result(rounds: list[CaseResult]) -> CaseResult:
     )  # fmt: skip
 
 
-def _train(artifacts: Path) -> tuple[Path, Path, dict[str, dict[str, object]]]:
+def _train(artifacts: Path) -> tuple[Path, Path, dict[str, Manifest]]:
     from model.train import train
 
     house, iris = train("house-price", artifacts), train("iris", artifacts)
@@ -322,7 +323,7 @@ def run_bench(settings: Settings, postgres: EmbeddedPostgres | None = None) -> B
         finally:
             if postgres is None:
                 pg.stop()
-    versions = {name: str(m["version"]) for name, m in manifests.items()}
+    versions = {name: m.version for name, m in manifests.items()}
     return BenchRun(settings, results, first, cold, versions, failures)
 
 

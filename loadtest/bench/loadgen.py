@@ -226,8 +226,8 @@ async def _drive(
     ok = sum(n for status, n in tally.statuses.items() if 200 <= status < 300)
     errors = len(latencies) - ok + tally.bad_bodies + tally.transport_errors
 
-    def pct(q: float) -> float:
-        return float(np.percentile(latencies, q)) if latencies.size else float("nan")
+    def pct(quantile: float) -> float:
+        return float(np.percentile(latencies, quantile)) if latencies.size else float("nan")
 
     return LoadResult(
         connections=connections,

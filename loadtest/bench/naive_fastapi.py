@@ -29,7 +29,7 @@ INSERT = (
 def create_app() -> FastAPI:
     model, manifest = load_artifact()
     names = feature_names(manifest)
-    version = manifest["version"]
+    version = manifest.version
     Instance = instance_model(manifest)
     pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=4, max_size=16, open=False)
 

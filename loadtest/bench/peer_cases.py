@@ -20,6 +20,7 @@ from loadtest.bench.cases import BATCH_SIZE, VARIANTS, Case, Workload, _instance
 from loadtest.bench.servers import ServerSpec
 from loadtest.peers import ensure_venv
 from model.artifact import load_model
+from model.manifest import Manifest
 
 PEERS = ("kserve", "mlserver")
 KSERVE_PEER = Path(__file__).with_name("kserve_peer.py")
@@ -31,21 +32,21 @@ def _v2_body(rows: list[dict[str, Any]], names: list[str]) -> bytes:
                                      "data": data}]})  # fmt: skip
 
 
-def v2_workloads(house: dict[str, Any], iris: dict[str, Any]) -> dict[str, tuple[str, Workload]]:
+def v2_workloads(house: Manifest, iris: Manifest) -> dict[str, tuple[str, Workload]]:
     """model name -> workload, for each v2 workload: the rows of the /predict workloads, v2-shaped."""
-    house_names = [f["name"] for f in house["features"]]
-    iris_names = [f["name"] for f in iris["features"]]
+    house_names, iris_names = house.feature_names, iris.feature_names
     house_rows, iris_rows = _instances(house, 1, VARIANTS), _instances(iris, 2, VARIANTS)
     batches = [_instances(house, 100 + i, BATCH_SIZE) for i in range(16)]
 
-    def load(label: str, model: str, bodies: list[bytes], n: int = 1) -> tuple[str, Workload]:
-        return model, Workload(label, tuple(bodies), instances=n, path=f"/v2/models/{model}/infer", expect=b'"outputs"')
+    def load(label: str, model: str, bodies: list[bytes], instances: int = 1) -> tuple[str, Workload]:
+        path = f"/v2/models/{model}/infer"
+        return model, Workload(label, tuple(bodies), instances=instances, path=path, expect=b'"outputs"')
 
     return {
-        "house-1-v2": load("house-price, 1 instance, v2", house["name"],
+        "house-1-v2": load("house-price, 1 instance, v2", house.name,
                            [_v2_body([r], house_names) for r in house_rows]),
-        "iris-1-v2": load("iris, 1 instance, v2", iris["name"], [_v2_body([r], iris_names) for r in iris_rows]),
-        "house-100-v2": load(f"house-price, batch of {BATCH_SIZE}, v2", house["name"],
+        "iris-1-v2": load("iris, 1 instance, v2", iris.name, [_v2_body([r], iris_names) for r in iris_rows]),
+        "house-100-v2": load(f"house-price, batch of {BATCH_SIZE}, v2", house.name,
                              [_v2_body(b, house_names) for b in batches], BATCH_SIZE),
     }  # fmt: skip
 
@@ -76,11 +77,11 @@ def _mlserver(key: str, model_dir: Path, name: str, workers: int, scratch: Path,
 
 
 def peer_cases(
-    peers: tuple[str, ...], house_dir: Path, iris_dir: Path, house: dict[str, Any], iris: dict[str, Any],
+    peers: tuple[str, ...], house_dir: Path, iris_dir: Path, house: Manifest, iris: Manifest,
     db_url: str, scratch: Path, workers: int, service_env: Mapping[str, str],
 ) -> list[Case]:  # fmt: skip
     load = v2_workloads(house, iris)
-    dirs = {house["name"]: house_dir, iris["name"]: iris_dir}
+    dirs = {house.name: house_dir, iris.name: iris_dir}
     cases = [Case("modelship-v2-batch", "modelship v2, batch of 100",
                   service_spec("v2-batch", house_dir, db_url, scratch, workers, service_env),
                   load["house-100-v2"][1], "modelship")]  # fmt: skip

@@ -12,18 +12,19 @@ from fastapi import FastAPI
 from pydantic import BaseModel, create_model
 
 from loadtest.bench.baseline_model import feature_names, load_artifact
+from model.manifest import Manifest
 
 
-def instance_model(manifest: dict[str, Any]) -> type[BaseModel]:
+def instance_model(manifest: Manifest) -> type[BaseModel]:
     """The request body as a pydantic model built from the manifest's features."""
-    fields: dict[str, Any] = {f["name"]: (int if f["type"] == "integer" else float, ...) for f in manifest["features"]}
+    fields: dict[str, Any] = {f.name: (int if f.type == "integer" else float, ...) for f in manifest.features}
     return create_model("Instance", **fields)
 
 
 def create_app() -> FastAPI:
     model, manifest = load_artifact()
     names = feature_names(manifest)
-    version = manifest["version"]
+    version = manifest.version
     Instance = instance_model(manifest)
     app = FastAPI()
 

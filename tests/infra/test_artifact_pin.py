@@ -17,11 +17,13 @@ SHA256 = "cd" * 32
 
 
 @pytest.fixture(scope="module")
-def artifact() -> Iterator[str]:
+def artifact(house_artifact: Path) -> Iterator[str]:
     folder = REPO_ROOT / "artifacts" / VERSION
     created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"version": VERSION, "artifact": {"sha256": SHA256}}))
+    manifest = json.loads((house_artifact / "manifest.json").read_text())  # a whole one: infra reads it typed
+    manifest["version"], manifest["artifact"]["sha256"] = VERSION, SHA256
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     yield f"artifacts/{VERSION}"
     if created:
         shutil.rmtree(folder)

@@ -13,9 +13,23 @@ from loadtest.checks import (
     check_rejected,
     check_single,
     invalid_payloads,
-    parse_manifest,
     random_instance,
 )
+from model.manifest import Manifest
+
+
+def parse_manifest(served: dict[str, Any]) -> Manifest:
+    """A full manifest around the parts load generation reads (the rest as `python -m model train` writes it)."""
+    features = [{"unit": "u", "description": f["name"], **f} for f in served["features"]]
+    return Manifest.from_dict({
+        "schema_version": 1, "target": {"name": "y", "unit": "u"}, "metrics": {}, **served, "features": features,
+        "primary_metric": {"name": "rmse", "higher_is_better": False},
+        "training": {"recipe": served["name"], "seed": 1, "params": {}, "data_fingerprint": "sha256:0",
+                     "n_train": 1, "n_test": 1},
+        "runtime": {"python": "3.11", "scikit_learn": "1.5", "joblib": "1", "numpy": "2"},
+        "artifact": {"file": "model.joblib", "sha256": "0" * 64}, "git_commit": None, "created_at": "",
+    })  # fmt: skip
+
 
 HOUSE = parse_manifest({
     "name": "house-price", "version": "house-price-abc", "task": "regression", "classes": None,

@@ -20,8 +20,8 @@ def test_same_recipe_and_seed_give_same_version_and_metrics(tmp_path: Path) -> N
     first = train("house-price", tmp_path / "a", seed=7)
     second = train("house-price", tmp_path / "b", seed=7)
     assert first.version == second.version
-    assert first.manifest["metrics"] == second.manifest["metrics"]
-    assert first.manifest["training"]["data_fingerprint"] == second.manifest["training"]["data_fingerprint"]
+    assert first.manifest.metrics == second.manifest.metrics
+    assert first.manifest.training.data_fingerprint == second.manifest.training.data_fingerprint
     other = train("house-price", tmp_path / "c", seed=8)
     assert other.version != first.version
 
@@ -108,7 +108,7 @@ def test_allow_list_refuses_unlisted_digests(copy_of: Path) -> None:
         verify_artifact(copy_of, allowed_sha256={"0" * 64})
     assert info.value.check == "allow-list"
     digest = sha256_file(copy_of / "model.joblib")
-    assert verify_artifact(copy_of, allowed_sha256={digest})["version"] == copy_of.name
+    assert verify_artifact(copy_of, allowed_sha256={digest}).version == copy_of.name
 
 
 def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

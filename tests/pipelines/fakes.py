@@ -20,7 +20,7 @@ from pulumi.automation._cmd import CommandResult
 from pulumi.automation.errors import CommandError, ConcurrentUpdateError
 
 from pipelines.errors import StackBusyError, StageError, UpdateFailedError
-from pipelines.loadcheck import LoadcheckResult
+from pipelines.loadcheck import LoadcheckStageResult
 from pipelines.smoke import SmokeResult
 from pipelines.targets.base import (
     MODEL_VERSION_KEY,
@@ -218,11 +218,11 @@ class FakeChecks:
         return SmokeResult(url, expected, expected, expected not in self.bad_smoke, [])
 
     def checkers(self, target: FakeTarget) -> Checkers:
-        def loadcheck(url: str, profile: str, out_dir: Path, duration: float | None) -> LoadcheckResult:
+        def loadcheck(url: str, profile: str, out_dir: Path, duration: float | None) -> LoadcheckStageResult:
             stack = next(s for s in target.stacks.values() if s.live_outputs.get(OUTPUT_URL) == url)
             version = stack.live_outputs[OUTPUT_MODEL_VERSION]
             self.calls.append(("loadcheck", version))
             passed = version not in self.bad_load
-            return LoadcheckResult(url, profile, passed, "pass" if passed else "p95 too slow", None, None)
+            return LoadcheckStageResult(url, profile, passed, "pass" if passed else "p95 too slow", None, None)
 
         return Checkers(smoke=self.smoke, loadcheck=loadcheck)

@@ -106,7 +106,7 @@ def test_release_upgrade_rollback_and_automatic_rollback(target: LocalTarget, se
     v2 = train("house-price", settings.artifacts_dir, seed=7)
     assert v2.version != v1.version
     baseline = stack_baseline(target, STACK)
-    assert baseline is not None and baseline.manifest["version"] == v1.version
+    assert baseline is not None and baseline.manifest.version == v1.version
     gated = gate(v2.path, baseline.manifest, GatePolicy(), baseline.source)
     assert gated.passed, gated.table()
     second = do_release(target, settings, v2.path, "v2")

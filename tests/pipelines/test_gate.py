@@ -12,16 +12,28 @@ import pytest
 import sklearn
 
 from model.artifact import load_manifest
+from model.manifest import Manifest
 from pipelines.baseline import stack_baseline
-from pipelines.compat import compare_schemas
-from pipelines.gate import GatePolicy, evaluate_gate, gate, serving_sklearn_version
+from pipelines.compat import compare_schemas as compare_manifests
+from pipelines.gate import GatePolicy, gate, serving_sklearn_version
+from pipelines.gate import evaluate_gate as evaluate_manifests
 from pipelines.targets.base import ARTIFACT_DIR_KEY, MODEL_VERSION_KEY
 from tests.pipelines.fakes import FakeTarget
 
 
 @pytest.fixture(scope="module")
 def base(v1_artifact: Path) -> dict[str, Any]:
-    return load_manifest(v1_artifact)
+    return load_manifest(v1_artifact).to_dict()
+
+
+# The tests edit manifests as the JSON they are on disk; the stage reads them through Manifest.
+def evaluate_gate(candidate: dict[str, Any], baseline: dict[str, Any] | None, policy: GatePolicy, source: str) -> Any:
+    return evaluate_manifests(Manifest.from_dict(candidate), Manifest.from_dict(baseline) if baseline else None,
+                              policy, source)  # fmt: skip
+
+
+def compare_schemas(baseline: dict[str, Any], candidate: dict[str, Any]) -> Any:
+    return compare_manifests(Manifest.from_dict(baseline), Manifest.from_dict(candidate))
 
 
 def candidate_from(base: dict[str, Any], **metrics: float) -> dict[str, Any]:
@@ -145,7 +157,7 @@ def test_stack_baseline_is_the_deployed_model(v1_artifact: Path, v2_artifact: Pa
         stack.up("deploy broken")
     found = stack_baseline(fake_target, "dev")
     assert found is not None
-    assert found.manifest["version"] == v2_artifact.name  # a failed update changes nothing
+    assert found.manifest.version == v2_artifact.name  # a failed update changes nothing
     assert "update #2" in found.source
 
 
@@ -155,9 +167,10 @@ def test_stack_baseline_falls_back_to_the_service(
     stack = fake_target.select("prod", create=True)
     stack.set_config({MODEL_VERSION_KEY: base["version"], ARTIFACT_DIR_KEY: "/ci-runner/artifacts/gone"})
     stack.up("deploy")
-    monkeypatch.setattr("pipelines.baseline._from_service", lambda url, timeout, key: json.loads(json.dumps(base)))
+    served = Manifest.from_dict(json.loads(json.dumps(base)))
+    monkeypatch.setattr("pipelines.baseline._from_service", lambda url, timeout, key: served)
     found = stack_baseline(fake_target, "prod")
-    assert found is not None and found.manifest["version"] == base["version"]
+    assert found is not None and found.manifest.version == base["version"]
     assert "http://prod.fake/model" in found.source
 
 
@@ -177,5 +190,5 @@ def test_stack_baseline_sends_the_api_key_to_a_stack_with_auth(
 
     monkeypatch.setattr("pipelines.baseline.httpx.get", get)
     found = stack_baseline(fake_target, "prod", api_key="prod-key")
-    assert found is not None and found.manifest["version"] == base["version"]
+    assert found is not None and found.manifest.version == base["version"]
     assert seen == [{"Authorization": "Bearer prod-key"}]

@@ -56,7 +56,7 @@ def run(handler: Handler, expected: str | None, **kwargs: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def manifest(v1_artifact: Path) -> dict[str, Any]:
-    return load_manifest(v1_artifact)
+    return load_manifest(v1_artifact).to_dict()  # as GET /model serves it
 
 
 def test_healthy_service_passes_every_check(manifest: dict[str, Any]) -> None:
@@ -116,6 +116,6 @@ def test_api_key_is_sent(manifest: dict[str, Any]) -> None:
 def test_examples_for_another_model(iris_artifact: Path) -> None:
     iris = load_manifest(iris_artifact)
     rows = example_requests(iris)
-    assert len(rows) == 1 and set(rows[0]) == {f["name"] for f in iris["features"]}
+    assert len(rows) == 1 and set(rows[0]) == set(iris.feature_names)
     assert valid_prediction("setosa", iris) and not valid_prediction("rose", iris)
-    assert not valid_prediction(True, {"task": "regression"})
+    assert not valid_prediction(True, iris.model_copy(update={"task": "regression"}))

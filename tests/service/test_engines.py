@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,24 +13,25 @@ from fastapi.testclient import TestClient
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.pipeline import Pipeline
 
+from model.manifest import Manifest
 from service.engines import compile_engine
 
 
-def load(artifact: Path) -> tuple[Any, dict[str, Any]]:
-    return joblib.load(artifact / "model.joblib"), json.loads((artifact / "manifest.json").read_text())
+def load(artifact: Path) -> tuple[Any, Manifest]:
+    return joblib.load(artifact / "model.joblib"), Manifest.load(artifact / "manifest.json")
 
 
 @pytest.mark.parametrize("name", ["house_artifact", "iris_artifact"])
 def test_engine_matches_scikit_learn_on_fresh_rows(name: str, request: pytest.FixtureRequest) -> None:
     estimator, manifest = load(request.getfixturevalue(name))
-    engine = compile_engine(estimator, manifest["task"], manifest["features"])
+    engine = compile_engine(estimator, manifest.task, manifest.features)
     assert engine is not None
     rows = np.random.default_rng(99).uniform(
-        [f["min"] for f in manifest["features"]],
-        [f["max"] for f in manifest["features"]],
+        [f.min for f in manifest.features],
+        [f.max for f in manifest.features],
         size=(300, 4 if "iris" in name else 3),
     )
-    expected = estimator.predict(rows) if manifest["task"] == "regression" else estimator.predict_proba(rows)
+    expected = estimator.predict(rows) if manifest.task == "regression" else estimator.predict_proba(rows)
     assert np.allclose(engine(rows), expected, rtol=0, atol=1e-9 * max(1, np.abs(expected).max()))
 
 
@@ -39,14 +39,14 @@ def test_engine_is_refused_when_it_disagrees(house_artifact: Path) -> None:
     estimator, manifest = load(house_artifact)
     original = estimator.predict
     estimator.predict = lambda x: original(x) + 1.0  # an estimator that no longer does what its parts say
-    assert compile_engine(estimator, manifest["task"], manifest["features"]) is None
+    assert compile_engine(estimator, manifest.task, manifest.features) is None
 
 
 def test_unsupported_models_use_scikit_learn(house_artifact: Path) -> None:
     _, manifest = load(house_artifact)
     rng = np.random.default_rng(0)
     model = Pipeline([("gbr", GradientBoostingRegressor(n_estimators=5))]).fit(rng.random((50, 3)), rng.random(50))
-    assert compile_engine(model, "regression", manifest["features"]) is None
+    assert compile_engine(model, "regression", manifest.features) is None
 
 
 def test_service_reports_its_engine_and_answers_the_same_either_way(

@@ -72,7 +72,7 @@ def served(
     service = start_service(artifact, pg_url, workdir, wait=False, **settings)
     wait_ready(service, timeout=120)  # importing scikit-learn alone takes 20 s on a busy 2-core machine
     estimator, manifest = load_model(artifact)
-    yield Served(service, estimator, manifest, AUTH if settings else {})
+    yield Served(service, estimator, manifest.to_dict(), AUTH if settings else {})
     service.stop()
 
 

@@ -8,14 +8,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from model.manifest import ManifestFeature
 from service.columnar import check_instances, check_matrix
 from service.errors import InvalidInput
 from service.validation import Checked, InstanceValidator
 
 FEATURES = [
-    {"name": "size", "type": "number", "unit": "sqft", "min": 0.0, "max": 4000.0},
-    {"name": "bedrooms", "type": "integer", "unit": "count", "min": 0.0, "max": 6.0},
-    {"name": "age", "type": "integer", "unit": "years", "min": 0.0, "max": 54.0},
+    ManifestFeature(name="size", type="number", unit="sqft", description="", min=0.0, max=4000.0),
+    ManifestFeature(name="bedrooms", type="integer", unit="count", description="", min=0.0, max=6.0),
+    ManifestFeature(name="age", type="integer", unit="years", description="", min=0.0, max=54.0),
 ]
 HOSTILE: list[Any] = [True, None, "3", 3.5, -1, 1e400, float("nan"), 10**30, [1], {"a": 1}, 7, 2.0]
 

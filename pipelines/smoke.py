@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import time
@@ -10,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+
+from pipelines import commands
+from pipelines.settings import PipelineSettings
+from pipelines.targets.base import SMOKE
 
 log = logging.getLogger(__name__)
 
@@ -166,3 +171,26 @@ def smoke(
             run.check("transport", False, f"{type(exc).__name__}: {exc}")
     passed = bool(run.checks) and all(c.passed for c in run.checks)
     return SmokeResult(url, expected_version, run.manifest.get("version"), passed, run.checks)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.url_option(parser)
+    commands.stack_options(parser, required=False)
+    parser.add_argument("--expect-version", help="model version /model must report (default: the stack's)")
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    url, handle = commands.stack_url(args, settings)
+    expected = args.expect_version
+    if expected is None and handle is not None:
+        expected = handle.outputs().get("modelVersion")
+    result = smoke(url, expected, timeout_s=settings.http_timeout_s, api_key=commands.api_key(settings))
+    commands.annotate_current(handle, SMOKE, result.passed)
+    commands.out(result.summary())
+    return commands.finish(args, "smoke", result, result.passed)
+
+
+STAGE = commands.Stage("smoke", "smoke-test a running service", _add_arguments, _run)

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 from model.artifact import ArtifactError, verify_artifact
+from service.run import UVICORN, python_command
 
-# The Dockerfile's CMD, minus the host: keep the two in step (tests/service/test_e2e.py checks it).
-UVICORN = ["uvicorn", "service.app:create_app", "--factory", "--no-access-log", "--timeout-graceful-shutdown", "20"]
+__all__ = ["UVICORN", "latest_artifact", "main"]  # UVICORN: the run command's home is service.run
 
 
 def latest_artifact(artifacts: Path, recipe: str) -> Path | None:
@@ -39,7 +39,7 @@ def _up(args: argparse.Namespace) -> int:
         env["DATABASE_URL"] = EmbeddedPostgres(Path(env.get("MODELSHIP_DATA_DIR", ".modelship")) / "pg").start()
         print("embedded PostgreSQL is up (stop it with `make down`)", file=sys.stderr)
     print(f"serving {artifact.name} on http://{args.host}:{args.port}  (docs: /docs)", file=sys.stderr)
-    command = [sys.executable, "-m", *UVICORN, "--host", args.host, "--port", str(args.port)]
+    command = python_command(args.host, args.port)
     os.execve(sys.executable, command, env)  # noqa: S606 - replace this process: signals reach uvicorn directly
 
 

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.run import SHUTDOWN_GRACE_S
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELSHIP_", extra="ignore", frozen=True, populate_by_name=True)
@@ -29,7 +31,9 @@ class Settings(BaseSettings):
     db_retry_interval_s: float = Field(1.0, gt=0, description="How often to retry Postgres while it is down")
     log_writers: int = Field(2, ge=1, le=16, description="Group commits in flight at once")
     log_batch_max: int = Field(2000, ge=1, description="Most records in one group commit")
-    shutdown_grace_s: float = Field(20.0, gt=0, description="Match uvicorn --timeout-graceful-shutdown")
+    shutdown_grace_s: float = Field(
+        float(SHUTDOWN_GRACE_S), gt=0, description="Match uvicorn --timeout-graceful-shutdown"
+    )
     request_timeout_s: float = Field(10.0, gt=0, description="A /predict waiting longer for durability gets 503")
     api_keys_file: Path | None = Field(None, description="API keys with scopes; unset disables auth")
     allowed_artifact_sha256: str = Field("", description="Comma-separated allow-list of model.joblib digests")

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.__main__ import UVICORN
 from service.embedded_pg import free_port
+from service.run import UVICORN
 from tests.conftest import ROOT, SEED_REQUESTS, LiveService, wait_ready
 
 pytestmark = pytest.mark.slow

@@ -149,7 +149,7 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """The prediction-log retention CronJob (`python -m service retention`)."""
+    """The prediction-log retention CronJob (`python -m service.retention`)."""
 
     enabled: bool
     days: int

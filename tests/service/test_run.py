@@ -40,3 +40,13 @@ def test_one_grace_period_everywhere() -> None:
     assert PipelineSettings().stop_timeout_s > run.SHUTDOWN_GRACE_S  # the local target never SIGKILLs a drain
     # The pod: preStop sleep, then uvicorn's drain, inside the termination grace period.
     assert TERMINATION_GRACE_S > PRESTOP_SLEEP_S + run.SHUTDOWN_GRACE_S
+
+
+def test_the_image_copies_only_serving_code() -> None:
+    """`COPY service/` ships the package whole, so no dev tool may live in it (they are in pipelines/devtools/)."""
+    copies = re.findall(r"^COPY (?!--from)(\S+) ", (ROOT / "Dockerfile").read_text(), re.MULTILINE)
+    assert copies == ["pyproject.toml", "model/", "service/", "${MODEL_DIR}/"]
+    for source in (ROOT / "service").rglob("*.py"):
+        text = source.read_text()
+        for dev_only in ("pgserver", "embedded_pg", "import pipelines", "from pipelines", "from infra"):
+            assert dev_only not in text, f"{source.relative_to(ROOT)} uses {dev_only}: dev tooling in the image"

@@ -1,19 +1,22 @@
-"""`make docs`: the service's settings table in README.md and docs/architecture.md, rendered from the code.
+"""`make docs`: the settings tables of README.md and docs/architecture.md, rendered from where they are declared.
 
-service/settings.py is the one place a setting is declared (name, default, description); the docs hold
-a copy between `<!-- settings:begin -->` and `<!-- settings:end -->` that this writes, and
-tests/service/test_settings_docs.py fails when a committed copy differs from what this renders.
+service/settings.py is the one place a service setting is declared (name, default, description), and
+Pulumi.yaml (with the stack files) the one place a stack config key is. The docs hold copies between
+`<!-- settings:begin/end -->` and `<!-- config:begin/end -->` markers that this writes;
+tests/pipelines/test_settings_docs.py fails when a committed copy differs from what this renders.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
@@ -22,7 +25,8 @@ from service.settings import Settings
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = (ROOT / "README.md", ROOT / "docs" / "architecture.md")
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
-_BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+CONFIG_BEGIN, CONFIG_END = "<!-- config:begin -->", "<!-- config:end -->"
+STACKS = ("dev", "staging", "prod")
 
 
 def env_name(name: str, field: FieldInfo) -> str:
@@ -50,11 +54,36 @@ def table() -> str:
     return "\n".join(rows)
 
 
+def _config_value(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, bool) or value == "" else str(value)
+
+
+def config_table(root: Path = ROOT) -> str:
+    """Pulumi.yaml's keys in order: type, default, the value each stack file sets (bold) or `·`, description."""
+    declared: dict[str, dict[str, Any]] = yaml.safe_load((root / "Pulumi.yaml").read_text())["config"]
+    stacks = []
+    for stack in STACKS:
+        config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
+        stacks.append({key.split(":", 1)[1]: value for key, value in config.items()})
+    rows = [f"| key | type | default | {' | '.join(STACKS)} | meaning |", "|---" * (len(STACKS) + 4) + "|"]
+    for key, spec in declared.items():
+        per_stack = [f"**{_config_value(c[key])}**" if key in c else "·" for c in stacks]
+        cells = [f"`{key}`", spec["type"], f"`{_config_value(spec['default'])}`", *per_stack]
+        rows.append(f"| {' | '.join(cells)} | {spec['description'].replace('|', chr(92) + '|')} |")
+    return "\n".join(rows)
+
+
+def _replace(text: str, begin: str, end: str, body: str) -> str:
+    block = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
+    return block.sub(lambda _: f"{begin}\n{body}\n{end}", text)
+
+
 def render(text: str) -> str:
-    """TEXT with its settings block replaced by the current table."""
-    if len(_BLOCK.findall(text)) != 1:
+    """TEXT with its settings block (and its config block, if any) replaced by the current tables."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
         raise ValueError(f"expected one {BEGIN} ... {END} block")
-    return _BLOCK.sub(lambda _: f"{BEGIN}\n{table()}\n{END}", text)
+    text = _replace(text, BEGIN, END, table())
+    return _replace(text, CONFIG_BEGIN, CONFIG_END, config_table()) if CONFIG_BEGIN in text else text
 
 
 def main(argv: list[str] | None = None) -> int:

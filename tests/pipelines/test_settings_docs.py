@@ -29,3 +29,10 @@ def test_a_missing_row_is_noticed() -> None:
     assert settings_docs.render(stale) != stale
     assert settings_docs.render(stale) == text.rstrip("\n")
     assert settings_docs.env_name("database_url", Settings.model_fields["database_url"]) == "DATABASE_URL"
+
+
+def test_the_readme_config_table_is_rendered_from_pulumi_yaml() -> None:
+    readme = (settings_docs.ROOT / "README.md").read_text()
+    assert f"{settings_docs.CONFIG_BEGIN}\n{settings_docs.config_table()}\n{settings_docs.CONFIG_END}" in readme
+    stale = "\n".join(line for line in readme.splitlines() if not line.startswith("| `service.maxBatch` |"))
+    assert settings_docs.render(stale) != stale

@@ -38,10 +38,10 @@ train: venv ## Train RECIPE (default house-price) into ARTIFACTS/
 	$(PY) -m model train --recipe $(RECIPE) --out $(ARTIFACTS)
 
 up: venv ## Train the default model if none exists, start embedded Postgres, serve on 127.0.0.1:$(PORT)
-	$(PY) -m service up --recipe $(RECIPE) --artifacts $(ARTIFACTS) --port $(PORT)
+	$(PY) -m pipelines.devtools up --recipe $(RECIPE) --artifacts $(ARTIFACTS) --port $(PORT)
 
 down: venv ## Stop the embedded Postgres started by `make up`
-	$(PY) -m service db-stop
+	$(PY) -m pipelines.devtools db-stop
 
 lint: venv ## ruff, bandit, hadolint, workflow schema and shellcheck
 	$(VENV)/bin/ruff check .
@@ -141,3 +141,7 @@ lock-check: venv ## Fail when pyproject.toml and uv.lock disagree
 	$(UV) lock --check
 v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonclient, kserve's own venv)
 	$(PY) -m pytest -m v2 tests/service/test_v2_clients.py $(PYTEST_ARGS)
+
+.PHONY: docs
+docs: venv ## Render the service settings table in README.md and docs/architecture.md from service/settings.py
+	$(PY) -m pipelines.devtools.settings_docs

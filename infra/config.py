@@ -25,10 +25,12 @@ from typing import Any
 import pulumi
 
 from infra import contract
+from service.run import PORT
+from service.run import SHUTDOWN_GRACE_S as SHUTDOWN_GRACE_S  # re-exported for the components
 
-# docs/architecture.md, "Service": the container port and the uvicorn graceful shutdown budget.
-CONTAINER_PORT = 8000
-SHUTDOWN_GRACE_S = 20
+# docs/architecture.md, "Service": the container port and the uvicorn graceful shutdown budget, owned by the
+# service's run command (service/run.py), which the image's CMD is tested against.
+CONTAINER_PORT = PORT
 
 # Keys that hold credentials. Read only with require_secret, set only with `pulumi config set --secret`.
 SECRET_KEYS = (
@@ -147,7 +149,7 @@ class DatabaseConfig:
 
 @dataclass(frozen=True)
 class RetentionConfig:
-    """The prediction-log retention CronJob (`python -m service retention`)."""
+    """The prediction-log retention CronJob (`python -m service.retention`)."""
 
     enabled: bool
     days: int

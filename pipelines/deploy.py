@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from model.artifact import ArtifactError, verify_artifact
+from pipelines import commands
 from pipelines.errors import ConfigError
-from pipelines.settings import REPO_ROOT, get_settings
+from pipelines.settings import REPO_ROOT, PipelineSettings, get_settings
+from pipelines.targets import get_target
 from pipelines.targets.base import (
     API_KEYS_KEY,
     ARTIFACT_DIR_KEY,
@@ -131,3 +134,33 @@ def deploy(
     config = {**stack_settings(extra_config or {}), **deploy_config(artifact, target.kind, image_ref)}
     handle = target.select(stack, create=True)
     return apply_config(handle, target.kind, config, message, on_output)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.stack_options(parser)
+    parser.add_argument("--artifact", type=Path, required=True)
+    commands.image_option(parser)
+    commands.message_option(parser, "update message (default: action + PR/git sha)")
+    commands.config_option(parser)
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    result = deploy(
+        get_target(args.target, settings),
+        args.stack,
+        args.artifact,
+        message=commands.message(args, f"deploy {args.artifact.name}"),
+        image_ref=args.image,
+        extra_config=commands.raw_pairs(args.config),
+        on_output=commands.stream,
+    )
+    commands.out(
+        f"url={result.url}\nmodel_version={result.model_version}\nimage={result.image_ref}\nupdate={result.update}"
+    )
+    return commands.finish(args, "deploy", result, True)
+
+
+STAGE = commands.Stage("deploy", "deploy an artifact to a stack", _add_arguments, _run)

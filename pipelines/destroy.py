@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import dataclass
 
+from pipelines import commands
 from pipelines.errors import ConfigError
+from pipelines.settings import PipelineSettings
+from pipelines.targets import get_target
 from pipelines.targets.base import PROTECT_KEY, OnOutput, Target
 
 log = logging.getLogger(__name__)
@@ -48,3 +52,15 @@ def destroy(target: Target, stack: str, on_output: OnOutput | None = None) -> De
     selected.destroy(on_output)
     log.info("destroyed %s (%s)", stack, target.kind)
     return DestroyResult(stack, target.kind)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    result = destroy(get_target(args.target, settings), args.stack, on_output=commands.stream)
+    commands.out(f"destroyed {result.stack}")
+    return commands.finish(args, "destroy", result, True)
+
+
+STAGE = commands.Stage("destroy", "destroy and remove an ephemeral stack (pr-<n>)", commands.stack_options, _run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 from collections.abc import Mapping
@@ -13,10 +14,13 @@ import sklearn
 
 from model.artifact import ArtifactError, load_manifest
 from model.manifest import Manifest
+from pipelines import commands
+from pipelines.baseline import stack_baseline
 from pipelines.compat import compare_schemas
 from pipelines.errors import ConfigError
 from pipelines.report import render_table
 from pipelines.settings import REPO_ROOT, PipelineSettings
+from pipelines.targets import get_target
 
 log = logging.getLogger(__name__)
 
@@ -195,3 +199,55 @@ def gate(
     result = evaluate_gate(cand, base, policy, source)
     log.info("gate %s: %s", cand.version, "pass" if result.passed else "fail")
     return result
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def gate_options(parser: argparse.ArgumentParser) -> None:
+    """The gate's policy; release shares these."""
+    parser.add_argument("--tolerance", type=float, help="allowed relative regression of the primary metric")
+    parser.add_argument(
+        "--floor",
+        action="append",
+        default=[],
+        metavar="METRIC=VALUE",
+        help="absolute limit of a metric (repeatable); replaces the configured floors",
+    )
+    parser.add_argument("--allow-breaking", action="store_true", help="accept an incompatible feature schema")
+    parser.add_argument("--serving-sklearn", help="scikit-learn of the serving image (default: pyproject pin)")
+
+
+def policy_from_args(args: argparse.Namespace, settings: PipelineSettings) -> GatePolicy:
+    floors = {k: float(v) for k, v in commands.pairs(args.floor, "--floor").items()} or None
+    return GatePolicy.from_settings(
+        settings,
+        tolerance=args.tolerance,
+        floors=floors,
+        allow_breaking=args.allow_breaking,
+        serving_sklearn=args.serving_sklearn,
+    )
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--candidate", type=Path, required=True)
+    parser.add_argument("--baseline", type=Path, help="baseline artifact folder (instead of --stack)")
+    commands.stack_options(parser, required=False)
+    gate_options(parser)
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    if args.baseline and args.stack:
+        raise ConfigError("give --baseline or --stack, not both")
+    baseline: Path | Manifest | None = args.baseline
+    source = None
+    if args.stack:
+        target = get_target(args.target, settings)
+        found = stack_baseline(target, args.stack, settings.http_timeout_s, commands.api_key(settings))
+        baseline, source = (found.manifest, found.source) if found else (None, f"none: {args.stack} is empty")
+    result = gate(args.candidate, baseline, policy_from_args(args, settings), source)
+    commands.out(result.table())
+    return commands.finish(args, "gate", result, result.passed)
+
+
+STAGE = commands.Stage("gate", "compare a candidate artifact with a baseline or a stack's model", _add_arguments, _run)

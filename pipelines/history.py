@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from datetime import UTC
 
+from pipelines import commands
 from pipelines.report import render_table, short_digest
+from pipelines.settings import PipelineSettings
+from pipelines.targets import get_target
 from pipelines.targets.base import LOADCHECK, SMOKE, Target, Update, deployed_update
 
 HEADERS = ["#", "time (UTC)", "kind", "result", "model version", "digest", "smoke", "loadcheck", "message"]
@@ -89,3 +93,20 @@ def history(target: Target, stack: str, limit: int | None = None) -> HistoryResu
     updates = target.select(stack).history()
     rows = to_rows(updates)
     return HistoryResult(stack, target.kind, rows[:limit] if limit else rows)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.stack_options(parser)
+    parser.add_argument("--limit", type=int)
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    result = history(get_target(args.target, settings), args.stack, args.limit)
+    commands.out(f"history of {args.stack} ({args.target}), newest first:\n{result.table()}")
+    return commands.finish(args, "history", result, True)
+
+
+STAGE = commands.Stage("history", "show a stack's updates", _add_arguments, _run)

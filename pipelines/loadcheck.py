@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines import commands
 from pipelines.errors import StageError
+from pipelines.settings import PipelineSettings
+from pipelines.targets.base import LOADCHECK
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +68,26 @@ def loadcheck(
         summary_path=Path(outcome.summary_path) if outcome.summary_path else None,
         html_path=Path(outcome.html_path) if outcome.html_path else None,
     )
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.url_option(parser)
+    commands.stack_options(parser, required=False)
+    commands.loadcheck_options(parser)
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    url, handle = commands.stack_url(args, settings)
+    profile = args.profile or ("local" if args.target == "local" or not args.stack else args.stack)
+    out = args.reports or settings.reports_dir / "loadcheck" / (args.stack or profile)
+    result = loadcheck(url, profile, out, args.duration, api_key=commands.api_key(settings))
+    commands.annotate_current(handle, LOADCHECK, result.passed)
+    commands.out(result.verdict)
+    commands.out(f"summary={result.summary_path}\nhtml={result.html_path}")
+    return commands.finish(args, "loadcheck", result, result.passed)
+
+
+STAGE = commands.Stage("loadcheck", "run the Locust SLO check against a service", _add_arguments, _run)

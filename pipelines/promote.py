@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import logging
+import argparse
 from dataclasses import dataclass
 
+from pipelines import commands
 from pipelines.deploy import DeployResult, apply_config
 from pipelines.errors import StageError
-from pipelines.rollback import RollbackResult, rollback
+from pipelines.rollback import RollbackResult, verify_or_roll_back
+from pipelines.settings import PipelineSettings
+from pipelines.targets import get_target
 from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, OnOutput, Target, Update, deployed_update
-from pipelines.verify import Checkers, VerifyOptions, VerifyResult, verify
-
-log = logging.getLogger(__name__)
+from pipelines.verify import Checkers, VerifyOptions, VerifyResult, options_from_args
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class PromoteResult:
     verification: VerifyResult | None
     rollback: RollbackResult | None
     passed: bool
+    error: str | None = None  # why a needed rollback was impossible
 
 
 def verified_update(target: Target, stack: str) -> Update:
@@ -63,7 +65,8 @@ def promote(
         on_output: receives `up`'s output line by line.
 
     Returns:
-        PromoteResult; `passed` is False when a post-deploy check failed (and it was rolled back).
+        PromoteResult; `passed` is False when a post-deploy check failed; `rollback` says what undid it,
+        or `error` why nothing could (a first promotion has no earlier update to return to).
     """
     chosen = verified_update(target, source)
     text = message or f"promote {chosen.model_version} from {source} (update #{chosen.number})"
@@ -73,11 +76,7 @@ def promote(
         return PromoteResult(
             source, destination, chosen.number, chosen.model_version, chosen.image_ref, deployed, None, None, True
         )
-    checked = verify(handle, deployed.update, deployed.url, deployed.model_version, verify_options, checkers)
-    undone = None
-    if not checked.passed:
-        log.warning("%s failed on %s after promotion; rolling back", checked.failed_check, destination)
-        undone = rollback(target, destination, checkers=checkers, on_output=on_output)
+    guarded = verify_or_roll_back(target, deployed, deployed.model_version, verify_options, checkers, on_output)
     return PromoteResult(
         source,
         destination,
@@ -85,7 +84,46 @@ def promote(
         chosen.model_version,
         chosen.image_ref,
         deployed,
-        checked,
-        undone,
-        checked.passed,
+        guarded.verification,
+        guarded.rollback,
+        guarded.verification.passed,
+        guarded.error,
     )
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", required=True)
+    parser.add_argument("--to", dest="destination", required=True)
+    commands.target_option(parser)
+    parser.add_argument(
+        "--verify", action="store_true", help="smoke + load-check the destination, roll back on failure"
+    )
+    commands.message_option(parser)
+    commands.verify_options(parser)
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    options = options_from_args(args, settings, args.destination) if args.verify else None
+    result = promote(
+        get_target(args.target, settings),
+        args.source,
+        args.destination,
+        message=args.message,
+        verify_options=options,
+        on_output=commands.stream,
+    )
+    commands.out(
+        f"promoted {result.model_version} ({result.image_ref}) from {result.source} update "
+        f"#{result.source_update} to {result.destination} update #{result.deploy.update}"
+    )
+    if result.rollback is not None:
+        commands.out(result.rollback.summary())
+    if result.error:
+        commands.out(f"automatic rollback impossible: {result.error}")
+    return commands.finish(args, "promote", result, result.passed)
+
+
+STAGE = commands.Stage("promote", "deploy the verified digest+artifact of one stack to another", _add_arguments, _run)

@@ -6,20 +6,24 @@ deploy, smoke test or load check rolls the stack back to its previous good updat
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipelines import commands
 from pipelines.baseline import stack_baseline
 from pipelines.deploy import DeployResult, deploy
-from pipelines.errors import ConfigError, NothingToRollBackError, UpdateFailedError
-from pipelines.gate import GatePolicy, GateResult, gate
-from pipelines.rollback import RollbackResult, rollback
+from pipelines.errors import ConfigError, UpdateFailedError
+from pipelines.gate import GatePolicy, GateResult, gate, gate_options, policy_from_args
+from pipelines.rollback import RollbackResult, roll_back_after_failure, verify_or_roll_back
+from pipelines.settings import PipelineSettings
+from pipelines.targets import get_target
 from pipelines.targets.base import OnOutput, Target
-from pipelines.train import TrainStageResult, train
-from pipelines.verify import Checkers, VerifyOptions, VerifyResult, verify
+from pipelines.train import TrainStageResult, train, train_options
+from pipelines.verify import Checkers, VerifyOptions, VerifyResult, options_from_args
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +48,6 @@ class ReleaseResult:
     verification: VerifyResult | None
     rollback: RollbackResult | None
     error: str | None = None
-
-
-def _roll_back(
-    target: Target, stack: str, checkers: Checkers | None, on_output: OnOutput | None
-) -> tuple[RollbackResult | None, str | None]:
-    try:
-        return rollback(target, stack, checkers=checkers, on_output=on_output), None
-    except NothingToRollBackError as exc:
-        log.error("automatic rollback impossible: %s", exc)
-        return None, str(exc)
 
 
 def release(
@@ -117,7 +111,7 @@ def release(
         )
     except UpdateFailedError as exc:
         log.error("deploy of %s to %s failed; rolling back", version, stack)
-        undone, why = _roll_back(target, stack, checkers, on_output)
+        undone, why = roll_back_after_failure(target, stack, checkers, on_output)
         return ReleaseResult(
             stack,
             False,
@@ -130,11 +124,68 @@ def release(
             undone,
             error=f"{exc}" + (f"; {why}" if why else ""),
         )
-    checked = verify(target.select(stack), deployed.update, deployed.url or "", version, verify_options, checkers)
-    if checked.passed:
-        return ReleaseResult(stack, True, None, version, trained, gated, deployed, checked, None)
-    log.error("%s failed for %s on %s; rolling back", checked.failed_check, version, stack)
-    undone, why = _roll_back(target, stack, checkers, on_output)
+    guarded = verify_or_roll_back(target, deployed, version, verify_options, checkers, on_output)
+    checked = guarded.verification
     return ReleaseResult(
-        stack, False, checked.failed_check, version, trained, gated, deployed, checked, undone, error=why
+        stack,
+        checked.passed,
+        checked.failed_check,
+        version,
+        trained,
+        gated,
+        deployed,
+        checked,
+        guarded.rollback,
+        error=guarded.error,
     )
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.stack_options(parser)
+    train_options(parser, required=False)
+    parser.add_argument("--artifact", type=Path, help="release this artifact instead of training one")
+    commands.image_option(parser)
+    commands.message_option(parser)
+    commands.config_option(parser)
+    gate_options(parser)
+    commands.verify_options(parser)
+
+
+def _print(result: ReleaseResult) -> None:
+    if result.gate is not None:
+        commands.out(result.gate.table())
+    if result.verification is not None:
+        commands.out(result.verification.smoke.summary())
+        if result.verification.loadcheck is not None:
+            commands.out(result.verification.loadcheck.verdict)
+    if result.rollback is not None:
+        commands.out(result.rollback.summary())
+    verdict = "released" if result.passed else f"FAILED at {result.failed_stage}"
+    reason = f" ({result.error})" if result.error else ""
+    commands.out(f"release of {result.model_version} to {result.stack}: {verdict}{reason}")
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    spec = TrainSpec(
+        args.recipe, args.out or settings.artifacts_dir, args.seed, commands.pairs(args.overrides, "--set")
+    )
+    result = release(
+        get_target(args.target, settings),
+        args.stack,
+        message=commands.message(args, f"release to {args.stack}"),
+        policy=policy_from_args(args, settings),
+        verify_options=options_from_args(args, settings, args.stack),
+        artifact=args.artifact,
+        train_spec=spec,
+        image_ref=args.image,
+        extra_config=commands.raw_pairs(args.config),
+        on_output=commands.stream,
+    )
+    _print(result)
+    return commands.finish(args, "release", result, result.passed)
+
+
+STAGE = commands.Stage("release", "train, gate, deploy, smoke, load-check; roll back on failure", _add_arguments, _run)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from dataclasses import dataclass
 
-from pipelines.deploy import apply_config
+from pipelines import commands
+from pipelines.deploy import DeployResult, apply_config
 from pipelines.errors import NothingToRollBackError
+from pipelines.settings import PipelineSettings
 from pipelines.smoke import SmokeResult
+from pipelines.targets import get_target
 from pipelines.targets.base import FAIL, PASS, SMOKE, OnOutput, Target, Update, current_update
-from pipelines.verify import Checkers
+from pipelines.verify import Checkers, VerifyOptions, VerifyResult, verify
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +159,72 @@ def rollback(
         smoke=smoke_result,
         passed=smoke_result.passed if smoke_result else True,
     )
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What `verify_or_roll_back` did: the checks' verdict, and the rollback a failed check caused."""
+
+    verification: VerifyResult
+    rollback: RollbackResult | None
+    error: str | None  # why the automatic rollback was impossible (nothing earlier to return to)
+
+
+def roll_back_after_failure(
+    target: Target, stack: str, checkers: Checkers | None, on_output: OnOutput | None
+) -> tuple[RollbackResult | None, str | None]:
+    """Undo a failed release or promotion; with nothing to return to, say so rather than raise."""
+    try:
+        return rollback(target, stack, checkers=checkers, on_output=on_output), None
+    except NothingToRollBackError as exc:
+        log.error("automatic rollback impossible: %s", exc)
+        return None, str(exc)
+
+
+def verify_or_roll_back(
+    target: Target,
+    deployed: DeployResult,
+    expected_version: str,
+    options: VerifyOptions,
+    checkers: Checkers | None = None,
+    on_output: OnOutput | None = None,
+) -> Guarded:
+    """Smoke and load-check a fresh deployment; when a check fails, return its stack to its previous good update."""
+    stack = deployed.stack
+    checked = verify(target.select(stack), deployed.update, deployed.url or "", expected_version, options, checkers)
+    if checked.passed:
+        return Guarded(checked, None, None)
+    log.error("%s failed for %s on %s; rolling back", checked.failed_check, expected_version, stack)
+    undone, why = roll_back_after_failure(target, stack, checkers, on_output)
+    return Guarded(checked, undone, why)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.stack_options(parser)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--to", dest="to_version", metavar="VERSION", help="model version to return to")
+    group.add_argument("--steps", type=int, default=1, help="distinct deployments to go back (default 1)")
+    commands.message_option(parser)
+    parser.add_argument("--no-smoke", action="store_true", help="do not smoke-test the result")
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    result = rollback(
+        get_target(args.target, settings),
+        args.stack,
+        message=args.message,
+        to_version=args.to_version or None,  # `--to ""` (an empty workflow input) means the default
+        steps=args.steps,
+        on_output=commands.stream,
+        run_smoke=not args.no_smoke,
+    )
+    commands.out(result.summary())
+    if result.smoke is not None:
+        commands.out(result.smoke.summary())
+    return commands.finish(args, "rollback", result, result.passed)
+
+
+STAGE = commands.Stage("rollback", "return a stack to an earlier good update", _add_arguments, _run)

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.run import SHUTDOWN_GRACE_S
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Well-known local ports; other stacks get a derived one (see pipelines.targets.local.local_port).
@@ -29,7 +31,9 @@ class PipelineSettings(BaseSettings):
     reports_dir: Path = Field(default=Path("reports"), description="loadcheck reports and records")
     local_ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LOCAL_PORTS))
     ready_timeout_s: float = Field(default=60.0, description="how long a local deploy waits for /ready")
-    stop_timeout_s: float = Field(default=25.0, description="graceful stop of a local service (> uvicorn's 20 s)")
+    stop_timeout_s: float = Field(
+        default=SHUTDOWN_GRACE_S + 5.0, description="graceful stop of a local service (> uvicorn's grace)"
+    )
     http_timeout_s: float = Field(default=10.0, description="per-request timeout of smoke checks")
     api_key: SecretStr | None = Field(
         default=None, description="API key smoke sends (Authorization: Bearer) to stacks with auth.required"

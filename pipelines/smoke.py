@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import time
@@ -12,6 +13,9 @@ from typing import Any
 import httpx
 
 from model.manifest import Manifest, ManifestError, example_instance
+from pipelines import commands
+from pipelines.settings import PipelineSettings
+from pipelines.targets.base import SMOKE
 
 log = logging.getLogger(__name__)
 
@@ -167,3 +171,26 @@ def smoke(
     passed = bool(run.checks) and all(c.passed for c in run.checks)
     served = run.manifest.version if run.manifest else None
     return SmokeResult(url, expected_version, served, passed, run.checks)
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    commands.url_option(parser)
+    commands.stack_options(parser, required=False)
+    parser.add_argument("--expect-version", help="model version /model must report (default: the stack's)")
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    url, handle = commands.stack_url(args, settings)
+    expected = args.expect_version
+    if expected is None and handle is not None:
+        expected = handle.outputs().get("modelVersion")
+    result = smoke(url, expected, timeout_s=settings.http_timeout_s, api_key=commands.api_key(settings))
+    commands.annotate_current(handle, SMOKE, result.passed)
+    commands.out(result.summary())
+    return commands.finish(args, "smoke", result, result.passed)
+
+
+STAGE = commands.Stage("smoke", "smoke-test a running service", _add_arguments, _run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from model.train import train as train_model
+from pipelines import commands
+from pipelines.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 
@@ -48,3 +51,32 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
         primary_metric=manifest.primary_metric.name,
         reused=result.reused,
     )
+
+
+# ---- command line --------------------------------------------------------------------------------------------
+
+
+def train_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    """What to train; release shares these (its recipe is optional: it may get an --artifact instead)."""
+    parser.add_argument("--recipe", required=required, default=None if required else "house-price")
+    parser.add_argument("--out", type=Path, help="artifact folder (default: artifacts/)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe parameter (repeatable)",
+    )
+
+
+def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
+    result = train(args.recipe, args.out or settings.artifacts_dir, args.seed, commands.pairs(args.overrides, "--set"))
+    commands.out(f"path={result.path}\nversion={result.version}")
+    return commands.finish(args, "train", result, True)
+
+
+STAGE = commands.Stage(
+    "train", "train a recipe into a versioned artifact", lambda p: train_options(p, required=True), _run
+)

@@ -6,13 +6,14 @@ Each verdict is attached to the update it judged (`Stack.annotate`), so `history
 
 from __future__ import annotations
 
+import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipelines.loadcheck import LoadcheckStageResult, loadcheck
-from pipelines.settings import get_settings
+from pipelines.loadcheck import LoadcheckStageResult, check_profile, loadcheck
+from pipelines.settings import PipelineSettings, get_settings
 from pipelines.smoke import SmokeResult, smoke
 from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, Stack
 
@@ -48,6 +49,15 @@ class VerifyOptions:
     profile: str | None  # the loadtest profile; None skips the load check
     out_dir: Path
     duration_s: float | None = None
+
+
+def options_from_args(args: argparse.Namespace, settings: PipelineSettings, stack: str) -> VerifyOptions:
+    """The `--no-loadcheck/--profile/--duration/--reports` of release and promote (`commands.verify_options`)."""
+    profile = None if args.no_loadcheck else (args.profile or ("local" if args.target == "local" else stack))
+    if profile is not None:
+        check_profile(profile)  # before anything is deployed
+    out = args.reports or settings.reports_dir / "loadcheck" / stack
+    return VerifyOptions(profile=profile, out_dir=out, duration_s=args.duration)
 
 
 @dataclass(frozen=True)

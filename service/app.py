@@ -67,12 +67,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _require_a_database(settings: Settings) -> None:
-    """No DATABASE_URL and nothing to embed (the image): one line and exit, not a traceback per restart."""
-    from service import embedded_pg
+# One line, as the image prints it and exits: the service never starts a database of its own.
+NO_DATABASE = (
+    "DATABASE_URL is required: the prediction log needs a PostgreSQL. Set it, e.g. docker run -e "
+    "DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DBNAME; on a laptop `make up` starts an embedded one"
+)
 
-    if settings.database_url is None and not embedded_pg.available():
-        raise SystemExit(f"modelship: {embedded_pg.NO_DATABASE}")
+
+def _require_a_database(settings: Settings) -> None:
+    """No DATABASE_URL: one line and exit, not a traceback per restart."""
+    if settings.database_url is None:
+        raise SystemExit(f"modelship: {NO_DATABASE}")
 
 
 @contextlib.asynccontextmanager
@@ -120,15 +125,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 async def _database_url(st: AppState) -> str:
-    if st.settings.database_url is not None:
-        return st.settings.database_url.get_secret_value()
-    from service.embedded_pg import EmbeddedPostgres  # dev-only dependency (pgserver)
-
-    embedded = EmbeddedPostgres(st.settings.data_dir / "pg")
-    st.embedded = embedded
-    url = await asyncio.to_thread(embedded.start)
-    logger.info("no DATABASE_URL: using the embedded PostgreSQL in %s", embedded.data_dir)
-    return url
+    # Dev tools (`make up`, the local target) start an embedded PostgreSQL and pass its URL, as a pod gets one.
+    if st.settings.database_url is None:
+        raise SystemExit(f"modelship: {NO_DATABASE}")
+    return st.settings.database_url.get_secret_value()
 
 
 async def _flush_access_log(access_log: AccessLog) -> None:

@@ -1,5 +1,7 @@
 """Retention of the prediction log: delete rows older than a cutoff in small batches.
 
+`python -m service.retention --older-than-days N --batch M` is the CronJob's entry point (infra/components/specs.py).
+
 Each batch is its own short transaction that locks at most `batch` rows (SKIP LOCKED, so it never
 waits on or blocks a writer), walking the primary key. No long lock, no table rewrite.
 
@@ -11,6 +13,10 @@ exactly-once; at the log's write rate they stay cheap (see tests/service/test_re
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -72,3 +78,23 @@ def purge(database_url: str, older_than_days: float, batch: int = 5000, pause_s:
         round(time.perf_counter() - started, 3),
         round(longest * 1000, 1),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The retention job: purge with DATABASE_URL, print the result as one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m service.retention", description=main.__doc__)
+    parser.add_argument("--older-than-days", type=float, default=90)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
+    args = parser.parse_args(argv)
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        print("modelship: DATABASE_URL is required: the database whose prediction log to purge", file=sys.stderr)
+        return 2
+    result = purge(url, args.older_than_days, batch=args.batch, pause_s=args.pause)
+    print(json.dumps(result.as_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,37 +8,62 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.run import SHUTDOWN_GRACE_S
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELSHIP_", extra="ignore", frozen=True, populate_by_name=True)
 
-    model_dir: Path = Field(Path("/app/model"), description="Artifact folder: manifest.json + model.joblib")
+    model_dir: Path = Field(Path("/app/model"), description="artifact folder (manifest.json + model.joblib)")
     database_url: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("DATABASE_URL", "MODELSHIP_DATABASE_URL"),
-        description="libpq URL of the prediction log; required in the image, unset elsewhere: embedded PostgreSQL",
+        description=(
+            "Postgres URL of the prediction log. Required: unset, the service exits with one line saying so; "
+            "`make up` starts an embedded PostgreSQL and sets it"
+        ),
     )
-    data_dir: Path = Field(Path(".modelship"), description="Embedded PostgreSQL data (pg/) and default spool")
-    spool_dir: Path | None = Field(None, description="Durable spool while Postgres is down (default data_dir/spool)")
-    spool_max_bytes: int = Field(256 * 1024 * 1024, ge=4096, description="Beyond this /predict answers 503")
-    max_batch: int = Field(1000, ge=1, le=100_000, description="Most instances in one /predict request")
-    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="Larger request bodies get 413")
-    range_policy: Literal["reject", "flag"] = Field("reject", description="Out-of-range values: 422 or a warning")
-    db_write_timeout_s: float = Field(2.0, gt=0, description="A log write slower than this goes to the spool")
-    db_connect_timeout_s: float = Field(3.0, gt=0, description="Connection timeout to Postgres")
-    db_retry_interval_s: float = Field(1.0, gt=0, description="How often to retry Postgres while it is down")
-    log_writers: int = Field(2, ge=1, le=16, description="Group commits in flight at once")
-    log_batch_max: int = Field(2000, ge=1, description="Most records in one group commit")
-    shutdown_grace_s: float = Field(20.0, gt=0, description="Match uvicorn --timeout-graceful-shutdown")
-    request_timeout_s: float = Field(10.0, gt=0, description="A /predict waiting longer for durability gets 503")
-    api_keys_file: Path | None = Field(None, description="API keys with scopes; unset disables auth")
-    allowed_artifact_sha256: str = Field("", description="Comma-separated allow-list of model.joblib digests")
-    access_log: bool = Field(True, description="One JSON line per request on stdout")
-    batch_wait_ms: float = Field(0.0, ge=0, le=50, description="Extra wait to grow micro-batches (0: same loop turn)")
+    data_dir: Path = Field(
+        Path(".modelship"), description="embedded PostgreSQL data of `make up` (pg/) and default spool"
+    )
+    spool_dir: Path | None = Field(
+        None, description="fsync'd spool used while Postgres is unreachable (default `<data_dir>/spool`)"
+    )
+    spool_max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=4096,
+        description="beyond it, `/predict` answers 503 with `Retry-After` and `/ready` turns unready",
+    )
+    max_batch: int = Field(1000, ge=1, le=100_000, description="most instances per request")
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger bodies get 413")
+    range_policy: Literal["reject", "flag"] = Field(
+        "reject", description="out-of-range values: `reject` (422) or `flag` (200 with `warnings`)"
+    )
+    db_write_timeout_s: float = Field(2.0, gt=0, description="a log write slower than this goes to the spool")
+    db_connect_timeout_s: float = Field(3.0, gt=0, description="connection timeout")
+    db_retry_interval_s: float = Field(1.0, gt=0, description="how often a down Postgres is retried")
+    log_writers: int = Field(2, ge=1, le=16, description="group commits in flight at once")
+    log_batch_max: int = Field(2000, ge=1, description="most records per group commit")
+    shutdown_grace_s: float = Field(
+        float(SHUTDOWN_GRACE_S),
+        gt=0,
+        description="time allowed to flush at shutdown (matches uvicorn `--timeout-graceful-shutdown`)",
+    )
+    request_timeout_s: float = Field(10.0, gt=0, description="a request waiting longer for durability gets 503")
+    api_keys_file: Path | None = Field(None, description="API keys with scopes (see Security); unset disables auth")
+    allowed_artifact_sha256: str = Field("", description="comma-separated allow-list of `model.joblib` digests")
+    access_log: bool = Field(True, description="one JSON line per request on stdout")
+    batch_wait_ms: float = Field(
+        0.0, ge=0, le=50, description="extra wait to grow micro-batches of model calls (0: same loop turn)"
+    )
     engine: Literal["auto", "sklearn"] = Field(
-        "auto", description="auto: a verified native engine when one fits the model; sklearn: always scikit-learn"
+        "auto",
+        description=(
+            "`auto`: a native engine verified against scikit-learn at load (forest, scaler + linear); "
+            "`sklearn`: always scikit-learn"
+        ),
     )
-    log_level: str = Field("INFO", description="Python logging level of the JSON logs")
+    log_level: str = Field("INFO", description="level of the JSON logs on stderr")
 
     @field_validator("log_level")
     @classmethod

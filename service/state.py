@@ -22,7 +22,6 @@ class AppState:
     predictor: Predictor | None = None
     validator: InstanceValidator | None = None
     log: PredictionLog | None = None
-    embedded: object | None = None
     problems: list[str] = field(default_factory=list)
     _predictions_child: Any = None
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from model.train import train
-from service.embedded_pg import EmbeddedPostgres, free_port
+from pipelines.devtools.embedded_pg import EmbeddedPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_REQUESTS = [  # the tutorial's example requests (seed "house price", subtasks 2.3 and 3.2)
@@ -93,7 +93,7 @@ def start_service(
     artifact: Path, database_url: str, workdir: Path, port: int | None = None, wait: bool = True, **settings: str
 ) -> LiveService:
     """Start the service exactly as the Dockerfile's CMD does, on 127.0.0.1."""
-    from service.__main__ import UVICORN
+    from service.run import UVICORN
 
     port = port or free_port()
     env = dict(os.environ)

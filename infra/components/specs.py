@@ -50,9 +50,9 @@ def service_ingress(service_pods: dict[str, str]) -> k8s.networking.v1.NetworkPo
 
 
 def retention_command(retention: RetentionConfig) -> list[str]:
-    """`python -m service retention` as the image runs it (service/__main__.py)."""
+    """`python -m service.retention` as the image runs it (service/retention.py, `main`)."""
     days, batch = str(retention.days), str(retention.batch)
-    return ["python", "-m", "service", "retention", "--older-than-days", days, "--batch", batch]
+    return ["python", "-m", "service.retention", "--older-than-days", days, "--batch", batch]
 
 
 def retention_cronjob_spec(

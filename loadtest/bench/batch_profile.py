@@ -27,9 +27,9 @@ import psycopg
 from loadtest.checks import random_instance
 from model.artifact import load_model
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service import db
 from service.columnar import check_instances, check_matrix
-from service.embedded_pg import EmbeddedPostgres
 from service.predict import parse
 from service.predictor import Predictor
 from service.v2_tensors import decode

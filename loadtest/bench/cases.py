@@ -80,7 +80,7 @@ def service_spec(
     key: str, model_dir: Path, db_url: str, scratch: Path, workers: int, extra_env: Mapping[str, str]
 ) -> ServerSpec:
     """The modelship service with the Dockerfile's command (plus --workers when more than one)."""
-    from service.__main__ import UVICORN  # the CMD's arguments, kept in step with the Dockerfile
+    from service.run import UVICORN  # the CMD's arguments, kept in step with the Dockerfile
 
     argv = (PY, "-m", *UVICORN, "--host", "127.0.0.1", "--port", "{port}")
     argv += ("--workers", str(workers)) if workers > 1 else ()

@@ -24,7 +24,7 @@ from loadtest.bench.cases import Case, build_cases, service_spec
 from loadtest.bench.loadgen import LoadError, LoadResult, run_load
 from loadtest.bench.servers import RunningServer, ServerError, ServerSpec, start_server, tree_cpu_seconds
 from model.manifest import Manifest
-from service.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]

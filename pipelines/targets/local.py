@@ -160,7 +160,7 @@ class LocalStack:
         return {"replace": 1} if was_running else {"create": 1}
 
     def _postgres(self) -> Any:
-        from service.embedded_pg import EmbeddedPostgres  # the service package is only needed to deploy
+        from pipelines.devtools.embedded_pg import EmbeddedPostgres  # pgserver: a dev dependency
 
         return EmbeddedPostgres(self.root / "pg")
 

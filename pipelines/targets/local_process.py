@@ -11,7 +11,6 @@ import os
 import signal
 import socket
 import subprocess  # nosec B404
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -19,27 +18,15 @@ from pathlib import Path
 import httpx
 
 from pipelines.errors import UpdateFailedError
+from service import run
 
-SERVICE_APP = "service.app:create_app"
+SERVICE_APP = run.APP
 # Popen objects of services started by this process, kept so they are reaped, not left as zombies.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def service_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        SERVICE_APP,
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--timeout-graceful-shutdown",
-        "20",
-    ]
+    return run.python_command("127.0.0.1", port)
 
 
 def is_alive(pid: int) -> bool:

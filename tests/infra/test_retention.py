@@ -72,8 +72,7 @@ def test_default_schedule_and_command(stack_run: ProgramRun) -> None:
     assert job_container(stack_run)["command"] == [
         "python",
         "-m",
-        "service",
-        "retention",
+        "service.retention",
         "--older-than-days",
         "90",
         "--batch",
@@ -228,11 +227,11 @@ def test_a_macro_schedule_and_a_disabled_job_with_odd_values_are_accepted() -> N
 
 
 def test_the_command_is_what_the_service_cli_parses(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run the declared argv through `python -m service`'s own parser, with purge() stubbed."""
-    from service import __main__ as cli
+    """Run the declared argv through `python -m service.retention`'s own parser, with purge() stubbed."""
+    cli = service_retention
 
     command = job_container(run_stack("prod", {"retention.days": 45, "retention.batch": 700}))["command"]
-    assert command[:3] == ["python", "-m", "service"]
+    assert command[:3] == ["python", "-m", "service.retention"]
     calls: list[tuple[str, float, int, float]] = []
 
     def purge(url: str, older_than_days: float, batch: int, pause_s: float) -> service_retention.RetentionResult:

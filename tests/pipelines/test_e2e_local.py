@@ -20,13 +20,13 @@ import httpx
 import pytest
 
 from pipelines.baseline import stack_baseline
+from pipelines.devtools.embedded_pg import free_port
 from pipelines.gate import GatePolicy, gate
 from pipelines.release import ReleaseResult, release
 from pipelines.settings import PipelineSettings
 from pipelines.targets.local import LocalTarget
 from pipelines.train import train
 from pipelines.verify import VerifyOptions
-from service.embedded_pg import free_port
 from tests.pipelines.artifacts import make_broken_artifact
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -38,7 +38,7 @@ STACK = "e2e"
 @pytest.fixture(scope="module")
 def settings() -> Iterator[PipelineSettings]:
     # Not under pytest's basetemp: every pytest session resets /tmp/pytest-of-<user> to 0700, which
-    # locks the unprivileged Postgres user (see service.embedded_pg) out of a data folder below it.
+    # locks the unprivileged Postgres user (see pipelines.devtools.embedded_pg) out of a data folder below it.
     base = Path(tempfile.mkdtemp(prefix="modelship-pipeline-e2e-"))
     yield PipelineSettings(
         state_dir=base / "state",

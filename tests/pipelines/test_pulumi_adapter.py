@@ -109,5 +109,3 @@ def test_cli_failures_become_stage_errors(stub: StubAutoStack, monkeypatch: pyte
     monkeypatch.setattr(auto, "select_stack", missing_cli)
     with pytest.raises(StageError, match="Pulumi CLI is not installed"):
         PulumiTarget(Path(".")).select("dev")
-
-

@@ -223,6 +223,17 @@ def test_promote_rolls_back_the_destination_when_its_checks_fail(
     assert live_version(fake_target, "prod") == v2_artifact.name
 
 
+def test_first_promotion_that_fails_has_nothing_to_return_to(
+    fake_target: FakeTarget, checks: FakeChecks, options: VerifyOptions, policy: GatePolicy, v1_artifact: Path
+) -> None:
+    run_release(fake_target, v1_artifact, checks, options, policy, stack="staging")
+    checks.bad_load.add(v1_artifact.name)  # passes on staging (checked already), fails on prod
+    result = promote(fake_target, "staging", "prod", verify_options=options, checkers=checks.checkers(fake_target))
+    assert not result.passed and result.rollback is None
+    assert result.error is not None and "nothing to roll back" in result.error
+    assert live_version(fake_target, "prod") == v1_artifact.name  # reported, not undone: there is nothing earlier
+
+
 def test_rollback_reports_from_and_to_and_smokes_the_result(
     fake_target: FakeTarget,
     checks: FakeChecks,

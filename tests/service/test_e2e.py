@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.__main__ import UVICORN
-from service.embedded_pg import free_port
+from pipelines.devtools.embedded_pg import free_port
+from service.run import UVICORN
 from tests.conftest import ROOT, SEED_REQUESTS, LiveService, wait_ready
 
 pytestmark = pytest.mark.slow
@@ -80,7 +80,16 @@ def test_make_up_command_trains_starts_embedded_postgres_and_serves(tmp_path: Pa
     log = tmp_path / "up.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "service", "up", "--artifacts", str(tmp_path / "artifacts"), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "pipelines.devtools",
+                "up",
+                "--artifacts",
+                str(tmp_path / "artifacts"),
+                "--port",
+                str(port),
+            ],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -94,7 +103,7 @@ def test_make_up_command_trains_starts_embedded_postgres_and_serves(tmp_path: Pa
         assert any(a.name.startswith("house-price-") for a in (tmp_path / "artifacts").iterdir())
     finally:
         service.stop()
-        subprocess.run([sys.executable, "-m", "service", "db-stop"], cwd=ROOT, env=env, check=True)
+        subprocess.run([sys.executable, "-m", "pipelines.devtools", "db-stop"], cwd=ROOT, env=env, check=True)
 
 
 def test_a_tampered_artifact_stops_start_up_with_a_clear_message(

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_old_rows_go_in_bounded_batches_while_writes_continue(tmp_path: Path) ->
         thread = threading.Thread(target=writer)
         thread.start()
         out = subprocess.run(
-            [sys.executable, "-m", "service", "retention", "--older-than-days", "90", "--batch", "5000"],
+            [sys.executable, "-m", "service.retention", "--older-than-days", "90", "--batch", "5000"],
             cwd=ROOT,
             check=True,
             capture_output=True,

@@ -14,12 +14,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.artifact import ArtifactError
 from model.manifest import example_instance
-from service.auth import Authenticator, load_keys
-from service.errors import ServiceError
+from service.auth import Authenticator, declared_scopes, load_keys
+from service.errors import ServiceError, detail, summary
 from service.middleware import RequestContext
 from service.observability import AccessLog, Metrics, configure_logging
 from service.predict import PredictEndpoint
@@ -30,7 +31,6 @@ from service.schemas import instance_schema
 from service.settings import Settings
 from service.spool import Spool
 from service.state import AppState
-from service.v2 import V2_KEYED_PATHS
 from service.v2 import router as v2_router
 from service.validation import InstanceValidator
 
@@ -54,8 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(router)
     app.include_router(v2_router)  # Open Inference Protocol v2
     _install_error_handlers(app)
-    routes = frozenset(getattr(r, "path", "") for r in [*app.routes, *router.routes, *v2_router.routes]) - {""}
-    app.add_middleware(PredictEndpoint, state=state)  # inside RequestContext, which adds the request id
+    routes = frozenset(r.path for r in iter_route_contexts(app.routes) if r.path)
+    # inside RequestContext, which adds the request id; it enforces the scopes the FastAPI route declares
+    app.add_middleware(PredictEndpoint, state=state, scopes=declared_scopes(app.routes, "POST", "/predict"))
     app.add_middleware(
         RequestContext,
         metrics=state.metrics,
@@ -148,16 +149,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        details = [
-            {
-                "loc": list(e["loc"]),
-                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
-                "problem": e["msg"],
-            }
-            for e in exc.errors()
-        ]
-        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
-        return _error_response(422, {"error": "validation_error", "message": message, "details": details})
+        details = [detail(e["loc"], e["msg"]) for e in exc.errors()]
+        return _error_response(422, {"error": "validation_error", "message": summary(details), "details": details})
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -215,10 +208,15 @@ def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
             }
         },
     }
-    if st.auth.enabled:
-        schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-        for path in ("/predict", "/predictions", "/model", *V2_KEYED_PATHS):
-            for operation in schema["paths"][path].values():
-                operation["security"] = [{"bearer": []}]
+    if not st.auth.enabled:
+        _without_security(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _without_security(schema: dict[str, Any]) -> None:
+    """Keys are off: no route needs one, whatever the routes declare, so the document claims none."""
+    schema["components"].pop("securitySchemes", None)
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            operation.pop("security", None)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from model.manifest import ManifestFeature
-from service.errors import InvalidInput
+from service.errors import InvalidInput, detail, summary
 from service.validation import Checked, InstanceValidator, outside_range
 
 MAX_PROBLEMS = 20  # the body names this many; the message gives the total
@@ -93,9 +93,9 @@ def _invalid(validator: InstanceValidator, problems: list[tuple[int, int, str]],
     details = []
     for i, j, text in problems[:MAX_PROBLEMS]:
         loc = locate(i, validator.names[j])
-        details.append({"loc": list(loc), "field": _field(loc), "problem": text})
+        details.append(detail(loc, text))
     count = len(problems)
-    shown = "; ".join(f"{d['field']}: {d['problem']}" for d in details[:5])
+    shown = summary(details[:5])
     return InvalidInput(f"{count}{'+' if count >= MAX_PROBLEMS else ''} problem{'s' if count > 1 else ''} "
                         f"in the request body: {shown}", details)  # fmt: skip
 

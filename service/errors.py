@@ -2,7 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+
+def detail(loc: Sequence[str | int], problem: str, field: str | None = None) -> dict[str, Any]:
+    """One entry of an error's `details`: where it is (`loc`), the field a person reads, and what is wrong.
+
+    The field defaults to the dotted path below the location's root: `body.instances.0.size` names
+    `instances.0.size`; a bare root (`body`, `query`) names itself."""
+    where = list(loc)
+    named = field if field is not None else ".".join(str(part) for part in where[1:]) or str(where[0])
+    return {"loc": where, "field": named, "problem": problem}
+
+
+def header_detail(name: str, problem: str) -> dict[str, Any]:
+    """A bad request header: located by its lower-case name, named as people spell it (`Content-Type`)."""
+    return detail(["header", name.lower()], problem, field=name)
+
+
+def summary(details: Sequence[dict[str, Any]]) -> str:
+    """`field: problem; field: problem`, for the one-line message above the details."""
+    return "; ".join(f"{d['field']}: {d['problem']}" for d in details)
 
 
 class ServiceError(Exception):

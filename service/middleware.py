@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.errors import BadHeader, header_detail
 from service.observability import AccessLog, Metrics
 
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
@@ -92,17 +93,14 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 async def _bad_request_id(send: Send) -> None:
-    body = orjson.dumps(
-        {
-            "error": "bad_header",
-            "message": "X-Request-ID must be 1-128 characters from [A-Za-z0-9._:-]",
-            "details": [{"loc": ["header", "x-request-id"], "field": "X-Request-ID", "problem": "invalid format"}],
-        }
+    error = BadHeader(
+        "X-Request-ID must be 1-128 characters from [A-Za-z0-9._:-]", [header_detail("X-Request-ID", "invalid format")]
     )
+    body = orjson.dumps(error.body())
     await send(
         {
             "type": "http.response.start",
-            "status": 400,
+            "status": error.status,
             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
         }
     )

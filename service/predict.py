@@ -17,7 +17,16 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.columnar import check_instances
-from service.errors import BodyTooLarge, InvalidInput, MalformedJSON, NotReady, ServiceError, UnsupportedMediaType
+from service.errors import (
+    BodyTooLarge,
+    InvalidInput,
+    MalformedJSON,
+    NotReady,
+    ServiceError,
+    UnsupportedMediaType,
+    detail,
+    header_detail,
+)
 from service.state import AppState
 from service.validation import kind_of
 
@@ -27,8 +36,9 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 async def predict(
     st: AppState, headers: Mapping[str, str], chunks: AsyncIterator[bytes], request_id: str, started: float
 ) -> bytes:
-    """Answer one /predict request: JSON bytes of a 200, or a ServiceError naming what was wrong."""
-    st.auth.require(headers, "predict")
+    """Answer one /predict request: JSON bytes of a 200, or a ServiceError naming what was wrong.
+
+    The API key is checked before, by the route's declared dependency or by `PredictEndpoint`."""
     predictor, validator, log = st.predictor, st.validator, st.log
     if predictor is None or validator is None or log is None:
         raise NotReady("the model is not loaded yet")
@@ -59,11 +69,14 @@ async def predict(
 
 
 class PredictEndpoint:
-    """ASGI middleware that serves POST /predict itself and passes everything else on."""
+    """ASGI middleware that serves POST /predict itself and passes everything else on.
 
-    def __init__(self, app: ASGIApp, state: AppState) -> None:
+    `scopes` are the ones the FastAPI route of POST /predict declares (`auth.declared_scopes`)."""
+
+    def __init__(self, app: ASGIApp, state: AppState, scopes: tuple[str, ...]) -> None:
         self.app = app
         self.state = state
+        self.scopes = scopes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/predict" or scope["method"] != "POST":
@@ -72,6 +85,7 @@ class PredictEndpoint:
         started = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
+            self.state.auth.require(headers, *self.scopes)
             body = await predict(self.state, headers, _chunks(receive), scope["state"]["request_id"], started)
             status, extra = 200, JSON_HEADERS
         except ServiceError as exc:
@@ -104,7 +118,7 @@ async def read_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes], li
     if media != "application/json" and not media.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json, got {content_type or 'none'!r}",
-            [{"loc": ["header", "content-type"], "field": "Content-Type", "problem": "must be application/json"}],
+            [header_detail("Content-Type", "must be application/json")],
         )
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -157,7 +171,7 @@ def _reject_duplicate_keys(body: bytes) -> None:
             if key in seen:
                 raise InvalidInput(
                     f"the field {key!r} appears more than once in one object",
-                    [{"loc": ["body", key], "field": key, "problem": "duplicate key"}],
+                    [detail(["body", key], "duplicate key")],
                 )
             seen.add(key)
         return dict(pairs)
@@ -174,7 +188,7 @@ def _reject_duplicate_keys(body: bytes) -> None:
 
 
 def _invalid(field: str, problem: str, message: str) -> InvalidInput:
-    return InvalidInput(message, [{"loc": ["body", field], "field": field, "problem": problem}])
+    return InvalidInput(message, [detail(["body", field], problem)])
 
 
 def split_instances(payload: Any, names: list[str], max_batch: int) -> tuple[list[Any], bool, Any]:
@@ -182,7 +196,7 @@ def split_instances(payload: Any, names: list[str], max_batch: int) -> tuple[lis
     if not isinstance(payload, dict):
         raise InvalidInput(
             'the body must be a JSON object: one instance, or {"instances": [...]}',
-            [{"loc": ["body"], "field": "body", "problem": f"must be a JSON object, got {kind_of(payload)}"}],
+            [detail(["body"], f"must be a JSON object, got {kind_of(payload)}")],
         )
     if "instances" in payload:
         extra = sorted(set(payload) - {"instances"})

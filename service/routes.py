@@ -9,9 +9,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import BaseRoute
 
 from service import db
+from service.auth import require_scope, scopes_of
 from service.errors import (
     DatabaseUnavailable,
     NotReady,
@@ -61,17 +64,21 @@ async def index(request: Request) -> dict[str, Any]:
         "name": "modelship",
         "description": "Predictions from a versioned scikit-learn model; every answer is logged to PostgreSQL.",
         "model_version": st.model_version,
-        "endpoints": {
-            "POST /predict": 'One instance, or {"instances": [...]} for a batch',
-            "GET /predictions": "Logged predictions, newest first (?limit=&before=)",
-            "GET /model": "The model's manifest: version, features, metrics",
-            "GET /health": "Liveness",
-            "GET /ready": "Readiness",
-            "GET /metrics": "Prometheus metrics",
-        },
+        "endpoints": _endpoints(request.app.routes),
         "docs": "/docs",
         "openapi": "/openapi.json",
     }
+
+
+def _endpoints(routes: list[BaseRoute]) -> dict[str, str]:
+    """`METHOD /path` -> its summary (and the key scope it declares), for every documented route."""
+    endpoints: dict[str, str] = {}
+    for route in iter_route_contexts(routes):
+        if isinstance(route.original_route, APIRoute) and route.include_in_schema:
+            scopes = scopes_of(route)
+            text = route.summary + (f" (API key scope: {', '.join(scopes)})" if scopes else "")
+            endpoints |= {f"{method} {route.path}": text for method in sorted(route.methods or ())}
+    return endpoints
 
 
 @router.get("/health", response_model=HealthResponse, summary="Liveness")
@@ -105,11 +112,12 @@ async def ready(request: Request) -> Response:
     return _json(body, 200 if ok else 503)
 
 
-@router.get("/model", responses=_errors(401, 403, 503), summary="The model's manifest")
+@router.get(
+    "/model", dependencies=[require_scope("read")], responses=_errors(401, 403, 503), summary="The model's manifest"
+)
 async def model_manifest(request: Request) -> Response:
     """The manifest of the loaded model: version, features with units and ranges, metrics, provenance."""
     st = _state(request)
-    st.auth.require(request.headers, "read")
     if st.predictor is None:
         raise NotReady("the model is not loaded yet")
     return _json(st.predictor.manifest.to_dict())
@@ -123,6 +131,7 @@ async def metrics(request: Request) -> Response:
 
 @router.get(
     "/predictions",
+    dependencies=[require_scope("read")],
     response_model=PredictionsPage,
     responses=_errors(401, 403, 422, 503),
     summary="Logged predictions, newest first",
@@ -134,7 +143,6 @@ async def predictions(
 ) -> Response:
     """Logged predictions, newest first; follow `next_before` for older pages."""
     st = _state(request)
-    st.auth.require(request.headers, "read")
     if st.log is None:
         raise NotReady("the prediction log is not open yet")
     try:
@@ -150,6 +158,7 @@ async def predictions(
 
 @router.post(
     "/predict",
+    dependencies=[require_scope("predict")],
     summary="Predict one instance or a batch",
     responses={
         200: {"model": PredictResult, "description": "Predictions"},

@@ -11,7 +11,7 @@ or version that is not loaded.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -19,7 +19,9 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
+from service.auth import require_scope
 from service.columnar import check_matrix
 from service.errors import MalformedJSON, NotReady, ServiceError, UnsupportedMediaType
 from service.predict import parse, read_body
@@ -38,10 +40,6 @@ from service.v2_schemas import (
 from service.v2_tensors import Request as InferRequest
 from service.v2_tensors import bad, decode
 
-router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
-# The routes that need an API key when keys are on (documented as such in OpenAPI by the app).
-V2_KEYED_PATHS = ("/v2/models/{name}", "/v2/models/{name}/versions/{version}", "/v2/models/{name}/infer",
-                  "/v2/models/{name}/versions/{version}/infer")  # fmt: skip
 JSON_MEDIA = frozenset({"", "application/json", "application/octet-stream"})
 NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -61,6 +59,25 @@ def error_response(exc: ServiceError) -> Response:
         body["details"] = exc.details
     status = 400 if exc.status == 422 else exc.status
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=exc.headers)
+
+
+class V2Route(APIRoute):
+    """A v2 route answers every ServiceError, its declared key check's included, with the spec's error body."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_in_v2_terms(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except ServiceError as exc:
+                return error_response(exc)
+
+        return handle_in_v2_terms
+
+
+router = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"], route_class=V2Route)
+READ, PREDICT = [require_scope("read")], [require_scope("predict")]
 
 
 def _state(request: Request) -> AppState:
@@ -100,14 +117,15 @@ async def server_ready(request: Request) -> Response:
     return _json({"name": st.predictor.manifest.name if st.predictor else "", "ready": ok}, 200 if ok else 503)
 
 
-@router.get("/models/{name}", response_model=MetadataModel, responses=ERRORS, summary="Model metadata")
+@router.get("/models/{name}", dependencies=READ, response_model=MetadataModel, responses=ERRORS,
+            summary="Model metadata")  # fmt: skip
 async def model_metadata(request: Request, name: str) -> Response:
     """The model's input and output tensors, from its manifest's feature schema."""
     return _metadata(request, name, None)
 
 
-@router.get("/models/{name}/versions/{version}", response_model=MetadataModel, responses=ERRORS,
-            summary="Model metadata, one version")  # fmt: skip
+@router.get("/models/{name}/versions/{version}", dependencies=READ, response_model=MetadataModel,
+            responses=ERRORS, summary="Model metadata, one version")  # fmt: skip
 async def model_version_metadata(request: Request, name: str, version: str) -> Response:
     """The model's input and output tensors, from its manifest's feature schema."""
     return _metadata(request, name, version)
@@ -126,45 +144,34 @@ async def model_version_ready(request: Request, name: str, version: str) -> Resp
     return _ready(request, name, version)
 
 
-@router.post("/models/{name}/infer", responses=INFER_RESPONSES, openapi_extra=INFER_REQUEST, summary="Infer")
+@router.post("/models/{name}/infer", dependencies=PREDICT, responses=INFER_RESPONSES, openapi_extra=INFER_REQUEST,
+             summary="Infer")  # fmt: skip
 async def model_infer(request: Request, name: str) -> Response:
     """One [N, n_features] tensor, or one [N] tensor per feature. A 2xx means the request is durably logged."""
     return await _infer_route(request, name, None)
 
 
-@router.post("/models/{name}/versions/{version}/infer", responses=INFER_RESPONSES, openapi_extra=INFER_REQUEST,
-             summary="Infer, one version")  # fmt: skip
+@router.post("/models/{name}/versions/{version}/infer", dependencies=PREDICT, responses=INFER_RESPONSES,
+             openapi_extra=INFER_REQUEST, summary="Infer, one version")  # fmt: skip
 async def model_version_infer(request: Request, name: str, version: str) -> Response:
     """One [N, n_features] tensor, or one [N] tensor per feature. A 2xx means the request is durably logged."""
     return await _infer_route(request, name, version)
 
 
 def _metadata(request: Request, name: str, version: str | None) -> Response:
-    st = _state(request)
-    try:
-        st.auth.require(request.headers, "read")
-        predictor = _loaded(st, name, version)
-    except ServiceError as exc:
-        return error_response(exc)
-    return _json(model_metadata_body(predictor))
+    return _json(model_metadata_body(_loaded(_state(request), name, version)))
 
 
 def _ready(request: Request, name: str, version: str | None) -> Response:
     st = _state(request)
-    try:
-        predictor = _loaded(st, name, version)
-    except ServiceError as exc:
-        return error_response(exc)
+    predictor = _loaded(st, name, version)
     ok = bool(st.log and st.log.accepting)
     return _json({"name": predictor.manifest.name, "ready": ok}, 200 if ok else 503)
 
 
 async def _infer_route(request: Request, name: str, version: str | None) -> Response:
     started = time.perf_counter()
-    try:
-        body = await infer(_state(request), request.headers, request, name, version, started)
-    except ServiceError as exc:
-        return error_response(exc)
+    body = await infer(_state(request), request.headers, request, name, version, started)
     return Response(body, media_type="application/json")
 
 
@@ -192,8 +199,9 @@ def _output_specs(predictor: Predictor) -> dict[str, tuple[str, list[int]]]:
 async def infer(
     state: AppState, headers: Mapping[str, str], request: Request, name: str, version: str | None, started: float
 ) -> bytes:
-    """Answer one infer request: JSON bytes of a 200, or a ServiceError naming what was wrong."""
-    state.auth.require(headers, "predict")
+    """Answer one infer request: JSON bytes of a 200, or a ServiceError naming what was wrong.
+
+    The API key is checked before, by the route's declared dependency."""
     predictor, validator, log = _loaded(state, name, version), state.validator, state.log
     if validator is None or log is None:
         raise NotReady("the prediction log is not open yet")

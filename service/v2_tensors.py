@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from service.errors import InvalidInput
+from service.errors import InvalidInput, detail
 
 DATATYPES: dict[str, type[np.generic]] = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32,
                                           "INT64": np.int64}  # fmt: skip
@@ -34,7 +34,7 @@ class Request:
 
 def bad(message: str, where: str = "body") -> InvalidInput:
     """A 400 in the v2 routes; `where` is the dotted place in the body, e.g. body.inputs.0.shape."""
-    return InvalidInput(message, [{"loc": where.split("."), "field": where.removeprefix("body."), "problem": message}])
+    return InvalidInput(message, [detail(where.split("."), message)])
 
 
 def decode(payload: Any, binary: memoryview | None, names: list[str], max_batch: int) -> Request:

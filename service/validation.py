@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from model.manifest import ManifestFeature
-from service.errors import InvalidInput
+from service.errors import InvalidInput, detail, summary
 
 
 @dataclass
@@ -39,8 +39,7 @@ class InstanceValidator:
         if problems:
             count = len(problems)
             raise InvalidInput(
-                f"{count} problem{'s' if count > 1 else ''} in the request body: "
-                + "; ".join(f"{p['field']}: {p['problem']}" for p in problems[:5]),
+                f"{count} problem{'s' if count > 1 else ''} in the request body: " + summary(problems[:5]),
                 problems,
             )
         return Checked(rows, warnings)
@@ -102,7 +101,7 @@ _MISSING = _Missing()
 
 
 def _problem(loc: tuple[Any, ...], problem: str) -> dict[str, Any]:
-    return {"loc": list(loc), "field": ".".join(str(p) for p in loc[1:]) or "body", "problem": problem}
+    return detail(loc, problem)
 
 
 def outside_range(shown: str, feature: ManifestFeature) -> str:

@@ -183,6 +183,16 @@ def test_probes_model_index_and_unknown_routes(client: TestClient, house_artifac
     assert client.get("/predict").status_code == 405
 
 
+def test_the_index_lists_every_documented_route_with_its_declared_scope(client: TestClient) -> None:
+    """The index is read from the app's routes, so a new route appears there without being listed by hand."""
+    spec = client.get("/openapi.json").json()
+    endpoints = client.get("/").json()["endpoints"]
+    assert set(endpoints) == {f"{method.upper()} {path}" for path, ops in spec["paths"].items() for method in ops}
+    assert endpoints["GET /predictions"] == "Logged predictions, newest first (API key scope: read)"
+    assert endpoints["POST /v2/models/{name}/infer"] == "Infer (API key scope: predict)"
+    assert endpoints["GET /health"] == "Liveness"
+
+
 def test_openapi_documents_the_loaded_models_fields_and_errors(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     instance = spec["components"]["schemas"]["Instance"]

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from loadtest.bench.harness import Settings, run_bench
+from loadtest.bench.harness import BenchSettings, run_bench
 from loadtest.bench.report import write_reports
 
 CASE_KEYS = (
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         print("--service-env takes KEY=VALUE", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    settings = Settings(
+    settings = BenchSettings(
         out_dir=args.out, artifacts_dir=args.artifacts, duration_s=args.duration, warmup_s=args.warmup,
         connections=args.connections, workers=args.workers, cold_starts=args.cold_starts, only=only,
         service_env=tuple((key, value) for key, _, value in pairs), bytecode_cache=not args.no_bytecode_cache,

@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
-class Settings:
+class BenchSettings:
     out_dir: Path
     artifacts_dir: Path
     duration_s: float = 10.0
@@ -68,7 +68,7 @@ class CaseResult:
 
 @dataclass(frozen=True)
 class BenchRun:
-    settings: Settings
+    settings: BenchSettings
     results: list[CaseResult]
     first_start_s: float  # the first cold start, which may compile bytecode; not in the median
     cold_starts_s: list[float]
@@ -116,7 +116,7 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class _Context:
-    settings: Settings
+    settings: BenchSettings
     pg: _Postgres
     scratch: Path
     log_dir: Path
@@ -126,7 +126,7 @@ class _Context:
         return start_server(spec, free_port(), self.log_dir, REPO_ROOT, self.base_env)
 
 
-def server_environment(settings: Settings) -> dict[str, str]:
+def server_environment(settings: BenchSettings) -> dict[str, str]:
     """The servers' environment: this one, with bytecode cached under the output folder.
 
     Without cached bytecode every start compiles scikit-learn, SciPy and FastAPI from source (about 2.5 s of
@@ -288,7 +288,7 @@ def _scratch() -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_bench(settings: Settings, postgres: EmbeddedPostgres | None = None) -> BenchRun:
+def run_bench(settings: BenchSettings, postgres: EmbeddedPostgres | None = None) -> BenchRun:
     """Train (or reuse) both models, start Postgres, run every selected case, then the cold starts.
 
     Args:

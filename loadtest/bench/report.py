@@ -14,7 +14,7 @@ from loadtest.bench.harness import BenchRun, CaseResult, machine
 
 
 @dataclass(frozen=True)
-class Target:
+class BenchTarget:
     name: str
     op: str  # ">=" or "<="
     limit: float
@@ -58,28 +58,29 @@ def _field(key: str, attr: str) -> Callable[[dict[str, CaseResult], BenchRun], f
 
 
 TARGETS = (
-    Target("house 1-instance req/s vs plain FastAPI without DB", ">=", 1.0, "x",
+    BenchTarget("house 1-instance req/s vs plain FastAPI without DB", ">=", 1.0, "x",
            _ratio("modelship-house", "plain-fastapi")),
-    Target("house 1-instance req/s vs seed-style", ">=", 30.0, "x", _ratio("modelship-house", "seed-style")),
-    Target("house 1-instance p99 at 32 connections", "<=", 15.0, "ms", _field("modelship-house", "p99_ms")),
-    Target("iris 1-instance req/s vs seed 003 gunicorn Flask", ">=", 8.0, "x",
+    BenchTarget("house 1-instance req/s vs seed-style", ">=", 30.0, "x", _ratio("modelship-house", "seed-style")),
+    BenchTarget("house 1-instance p99 at 32 connections", "<=", 15.0, "ms", _field("modelship-house", "p99_ms")),
+    BenchTarget("iris 1-instance req/s vs seed 003 gunicorn Flask", ">=", 8.0, "x",
            _ratio("modelship-iris", "iris-flask")),
-    Target("iris 1-instance p99", "<=", 50.0, "ms", _field("modelship-iris", "p99_ms")),
-    Target("batch of 100, logging on: instances/s", ">=", 50_000.0, "/s",
+    BenchTarget("iris 1-instance p99", "<=", 50.0, "ms", _field("modelship-iris", "p99_ms")),
+    BenchTarget("batch of 100, logging on: instances/s", ">=", 50_000.0, "/s",
            _field("modelship-batch", "instances_per_s")),
-    Target("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
+    BenchTarget("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
            lambda _rows, run: run.cold_start_median_s),
     # Issue 12, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them).
-    Target("house 1-instance req/s vs KServe", ">=", 3.0, "x", _ratio("modelship-house", "kserve-house-1-v2")),
-    Target("batch of 100 req/s vs KServe, /predict", ">=", 1.5, "x",
+    BenchTarget("house 1-instance req/s vs KServe", ">=", 3.0, "x", _ratio("modelship-house", "kserve-house-1-v2")),
+    BenchTarget("batch of 100 req/s vs KServe, /predict", ">=", 1.5, "x",
            _ratio("modelship-batch", "kserve-house-100-v2")),
-    Target("batch of 100 req/s vs KServe, v2 infer", ">=", 1.5, "x",
+    BenchTarget("batch of 100 req/s vs KServe, v2 infer", ">=", 1.5, "x",
            _ratio("modelship-v2-batch", "kserve-house-100-v2")),
-    Target("batch of 100 p99 / KServe's p99, /predict", "<=", 1.0, "x",
+    BenchTarget("batch of 100 p99 / KServe's p99, /predict", "<=", 1.0, "x",
            _ratio("modelship-batch", "kserve-house-100-v2", "p99_ms")),
-    Target("batch of 100 p99 / KServe's p99, v2 infer", "<=", 1.0, "x",
+    BenchTarget("batch of 100 p99 / KServe's p99, v2 infer", "<=", 1.0, "x",
            _ratio("modelship-v2-batch", "kserve-house-100-v2", "p99_ms")),
-    Target("iris req/s vs the best peer (its batching on)", ">=", 5.0, "x", _vs_best("modelship-iris", IRIS_PEERS)),
+    BenchTarget("iris req/s vs the best peer (its batching on)", ">=", 5.0, "x",
+                _vs_best("modelship-iris", IRIS_PEERS)),
 )  # fmt: skip
 
 

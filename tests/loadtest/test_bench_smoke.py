@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.bench.harness import Settings, run_bench
+from loadtest.bench.harness import BenchSettings, run_bench
 from loadtest.bench.report import write_reports
 from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_bench_runs_servers_fresh_and_reports(artifacts_dir: Path, pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
-    settings = Settings(
+    settings = BenchSettings(
         out_dir=tmp_path / "bench", artifacts_dir=artifacts_dir, duration_s=1.0, warmup_s=0.5,
         connections=8, workers=1, cold_starts=1, only=frozenset({"modelship-house", "seed-style"}), rounds=2,
     )  # fmt: skip

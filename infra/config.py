@@ -13,6 +13,10 @@ under its flat name. Pulumi's `Config.require` reads only the flat name, so on t
 key without a flat stack value would be "missing". The flat value wins when both exist.
 
 The keys, their types and their cross-checks live in this one module on purpose: they are read together.
+The exception is the service settings a stack may set (issue 13, "one contract, one place"): each field of
+service/settings.py marked STACK is read here as `service.<camelCaseName>`, checked by the service's own
+Settings model and rendered into the ConfigMap, so its type, default and checks stay in that one declaration
+and Pulumi.yaml does not repeat them (the engine accepts an undeclared key, ENGINES.md).
 """
 
 from __future__ import annotations
@@ -23,10 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from infra import contract
 from service.run import PORT
 from service.run import SHUTDOWN_GRACE_S as SHUTDOWN_GRACE_S  # re-exported for the components
+from service.settings import Settings
 
 # docs/architecture.md, "Service": the container port and the uvicorn graceful shutdown budget, owned by the
 # service's run command (service/run.py), which the image's CMD is tested against.
@@ -82,12 +89,10 @@ class ServiceConfig:
     cpu_limit: str
     memory_request: str
     memory_limit: str
-    log_level: str
-    range_policy: str
-    max_batch: int
     spool_max_bytes: int
     spool_size_limit: str
-    allowed_artifact_sha256: str
+    # MODELSHIP_<FIELD> -> text of every STACK setting of service/settings.py: the stack's value, else the default
+    settings_env: dict[str, str]
     auth_required: bool
     api_keys: pulumi.Output[str]
     pdb_min_available: int
@@ -246,6 +251,7 @@ def _image(c: pulumi.Config) -> ImageConfig:
 
 def _service(c: pulumi.Config, stack: str) -> ServiceConfig:
     namespace = _str(c, "namespace")
+    settings, texts = _service_settings(c)
     return ServiceConfig(
         namespace=namespace if namespace else f"modelship-{stack}",
         create_namespace=namespace == "",
@@ -256,16 +262,63 @@ def _service(c: pulumi.Config, stack: str) -> ServiceConfig:
         cpu_limit=_str(c, "service.cpuLimit"),
         memory_request=_str(c, "service.memoryRequest"),
         memory_limit=_str(c, "service.memoryLimit"),
-        log_level=_str(c, "service.logLevel"),
-        range_policy=_str(c, "service.rangePolicy"),
-        max_batch=_int(c, "service.maxBatch"),
-        spool_max_bytes=_int(c, "service.spoolMaxBytes"),
+        spool_max_bytes=settings.spool_max_bytes,
         spool_size_limit=_str(c, "service.spoolSizeLimit"),
-        allowed_artifact_sha256=_str(c, "service.allowedArtifactSha256"),
+        settings_env={_env_var(name): text for name, text in texts.items()},
         auth_required=_bool(c, contract.AUTH_REQUIRED),
         api_keys=_secret(c, contract.API_KEYS),
         pdb_min_available=_int(c, "pdb.minAvailable"),
     )
+
+
+class _StackSettings(Settings):
+    """The service's Settings fed only what it is given: the deploying machine's environment must not leak in."""
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]
+        cls, settings_cls: type[Settings], init_settings: Any, env_settings: Any, dotenv_settings: Any,
+        file_secret_settings: Any,
+    ) -> tuple[Any, ...]:  # fmt: skip
+        return (init_settings,)
+
+
+def stack_settings() -> dict[str, str]:
+    """{field name: config key} of the Settings fields marked STACK, e.g. max_batch -> service.maxBatch."""
+    return {name: _stack_key(name) for name, field in Settings.model_fields.items() if _is_stack(field)}
+
+
+def _is_stack(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, dict) and extra.get("stack") is True
+
+
+def _stack_key(name: str) -> str:
+    first, *rest = name.split("_")
+    return "service." + first + "".join(part.capitalize() for part in rest)
+
+
+def _env_var(name: str) -> str:
+    return f"{Settings.model_config.get('env_prefix', '')}{name}".upper()
+
+
+def _service_settings(c: pulumi.Config) -> tuple[Settings, dict[str, str]]:
+    """The stack's STACK settings checked by the service's own model, and the text of each (default if unset)."""
+    keys = stack_settings()
+    given = {name: value for name, key in keys.items() if (value := _raw(c, key)) is not None}
+    try:
+        settings = _StackSettings.model_validate(given)
+    except ValidationError as error:
+        problems = [f"{keys[str(e['loc'][0])]}: {e['msg']}, got {e['input']!r}" for e in error.errors()]
+        raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems)) from None
+    defaults = {name: _text(getattr(settings, name)) for name in keys if name not in given}
+    return settings, {name: text for name, text in {**given, **defaults}.items() if text is not None}
+
+
+def _text(value: object) -> str | None:
+    """A default as the environment variable pydantic-settings reads back (true, 1000, reject); None: unset."""
+    if value is None:
+        return None
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _autoscaling(c: pulumi.Config) -> AutoscalingConfig:
@@ -458,8 +511,6 @@ def _service_problems(stack: StackConfig) -> list[str]:
     problems = []
     if svc.service_type not in ("ClusterIP", "LoadBalancer"):
         problems.append("service.type must be ClusterIP or LoadBalancer")
-    if svc.range_policy not in ("reject", "flag"):
-        problems.append("service.rangePolicy must be reject or flag")
     if svc.replicas < 1:
         problems.append("service.replicas must be at least 1")
     if hpa.enabled and not 1 <= hpa.min_replicas <= svc.replicas <= hpa.max_replicas:

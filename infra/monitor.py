@@ -21,6 +21,7 @@ import yaml
 
 from infra.components import alerts
 from infra.components.monitoring import JOB
+from service.settings import Settings
 
 log = logging.getLogger("infra.monitor")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ def local_rule_settings(evaluation_interval: str = "15s") -> alerts.RuleSettings
         latency_threshold_s=float(str(d["monitoring.latencyThresholdSeconds"])),
         oldest_unflushed_s=float(str(d["monitoring.oldestUnflushedSeconds"])),
         backlog_for=str(d["monitoring.backlogFor"]),
-        spool_max_bytes=int(str(d["service.spoolMaxBytes"])),
+        spool_max_bytes=Settings.model_fields["spool_max_bytes"].default,  # a stack setting: its default is there
         spool_percent=int(str(d["monitoring.spoolPercent"])),
         rollout_window=str(d["monitoring.rolloutWindow"]),
         evaluation_interval=evaluation_interval,

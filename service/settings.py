@@ -6,9 +6,14 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic.config import JsonDict
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.run import SHUTDOWN_GRACE_S
+
+# A stack may set the fields marked STACK as `service.<camelCaseName>` (infra/config.py reads them, checks them
+# with this model and renders them into the Deployment's ConfigMap), so a new one is declared here and only here.
+STACK: JsonDict = {"stack": True}
 
 
 class Settings(BaseSettings):
@@ -33,11 +38,14 @@ class Settings(BaseSettings):
         256 * 1024 * 1024,
         ge=4096,
         description="beyond it, `/predict` answers 503 with `Retry-After` and `/ready` turns unready",
+        json_schema_extra=STACK,
     )
-    max_batch: int = Field(1000, ge=1, le=100_000, description="most instances per request")
+    max_batch: int = Field(1000, ge=1, le=100_000, description="most instances per request", json_schema_extra=STACK)
     max_body_bytes: int = Field(1024 * 1024, ge=1024, description="larger bodies get 413")
     range_policy: Literal["reject", "flag"] = Field(
-        "reject", description="out-of-range values: `reject` (422) or `flag` (200 with `warnings`)"
+        "reject",
+        description="out-of-range values: `reject` (422) or `flag` (200 with `warnings`)",
+        json_schema_extra=STACK,
     )
     db_write_timeout_s: float = Field(2.0, gt=0, description="a log write slower than this goes to the spool")
     db_connect_timeout_s: float = Field(3.0, gt=0, description="connection timeout")
@@ -51,7 +59,11 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(10.0, gt=0, description="a request waiting longer for durability gets 503")
     api_keys_file: Path | None = Field(None, description="API keys with scopes (see Security); unset disables auth")
-    allowed_artifact_sha256: str = Field("", description="comma-separated allow-list of `model.joblib` digests")
+    allowed_artifact_sha256: str = Field(
+        "",
+        description="comma-separated allow-list of `model.joblib` digests (a stack's default: the digest it serves)",
+        json_schema_extra=STACK,
+    )
     access_log: bool = Field(True, description="one JSON line per request on stdout")
     batch_wait_ms: float = Field(
         0.0, ge=0, le=50, description="extra wait to grow micro-batches of model calls (0: same loop turn)"
@@ -63,7 +75,7 @@ class Settings(BaseSettings):
             "`sklearn`: always scikit-learn"
         ),
     )
-    log_level: str = Field("INFO", description="level of the JSON logs on stderr")
+    log_level: str = Field("INFO", description="level of the JSON logs on stderr", json_schema_extra=STACK)
 
     @field_validator("log_level")
     @classmethod

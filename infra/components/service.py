@@ -19,6 +19,8 @@ from infra.components.database import Database, DatabaseArgs
 from infra.components.gpu import GpuScheduling
 from infra.config import SHUTDOWN_GRACE_S, AutoscalingConfig, DatabaseConfig, RetentionConfig, ServiceConfig
 
+ALLOWED_DIGESTS = "MODELSHIP_ALLOWED_ARTIFACT_SHA256"
+
 
 @dataclass(frozen=True)
 class ModelServiceArgs:
@@ -134,20 +136,18 @@ class ModelService(pulumi.ComponentResource):
 
     def _settings_data(self) -> dict[str, str]:
         s = self._args.settings
+        # The settings a stack may set (service/settings.py marks them), then the ones the pod's shape fixes.
         data = {
+            **s.settings_env,
             "MODELSHIP_MODEL_DIR": "/app/model",
             "MODELSHIP_SPOOL_DIR": workload.SPOOL_DIR,
-            "MODELSHIP_SPOOL_MAX_BYTES": str(s.spool_max_bytes),
-            "MODELSHIP_MAX_BATCH": str(s.max_batch),
-            "MODELSHIP_RANGE_POLICY": s.range_policy,
             "MODELSHIP_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
-            "MODELSHIP_LOG_LEVEL": s.log_level,
         }
         # An explicit allow-list wins; otherwise only the artifact this stack serves may be unpickled, so an
         # image whose model.joblib and manifest were swapped together does not serve.
-        allowed = s.allowed_artifact_sha256 if s.allowed_artifact_sha256 else self._args.artifact_sha256
+        allowed = data.pop(ALLOWED_DIGESTS, "") or self._args.artifact_sha256
         if allowed:
-            data["MODELSHIP_ALLOWED_ARTIFACT_SHA256"] = allowed
+            data[ALLOWED_DIGESTS] = allowed
         if s.auth_required:
             data["MODELSHIP_API_KEYS_FILE"] = workload.API_KEYS_FILE
         return data

@@ -1,8 +1,9 @@
 """`make docs`: the settings tables of README.md and docs/architecture.md, rendered from where they are declared.
 
 service/settings.py is the one place a service setting is declared (name, default, description), and
-Pulumi.yaml (with the stack files) the one place a stack config key is. The docs hold copies between
-`<!-- settings:begin/end -->` and `<!-- config:begin/end -->` markers that this writes;
+Pulumi.yaml (with the stack files) the one place a stack config key is, except the service settings a stack
+may set (`service.maxBatch`, ...), whose rows come from their fields in service/settings.py. The docs hold
+copies between `<!-- settings:begin/end -->` and `<!-- config:begin/end -->` markers that this writes;
 tests/pipelines/test_settings_docs.py fails when a committed copy differs from what this renders.
 """
 
@@ -20,6 +21,7 @@ import yaml
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
+from infra.config import stack_settings
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +62,7 @@ def _config_value(value: Any) -> str:
 
 def config_table(root: Path = ROOT) -> str:
     """Pulumi.yaml's keys in order: type, default, the value each stack file sets (bold) or `·`, description."""
-    declared: dict[str, dict[str, Any]] = yaml.safe_load((root / "Pulumi.yaml").read_text())["config"]
+    declared = declared_with_stack_settings(yaml.safe_load((root / "Pulumi.yaml").read_text())["config"])
     stacks = []
     for stack in STACKS:
         config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
@@ -71,6 +73,22 @@ def config_table(root: Path = ROOT) -> str:
         cells = [f"`{key}`", spec["type"], f"`{_config_value(spec['default'])}`", *per_stack]
         rows.append(f"| {' | '.join(cells)} | {spec['description'].replace('|', chr(92) + '|')} |")
     return "\n".join(rows)
+
+
+_PULUMI_TYPES: dict[object, str] = {int: "integer", bool: "boolean"}
+
+
+def declared_with_stack_settings(declared: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """DECLARED with a spec for each service setting a stack may set, after the last declared service.* key."""
+    specs = {}
+    for name, key in stack_settings().items():
+        field = Settings.model_fields[name]
+        description = f"{env_name(name, field)}: {field.description or ''}"
+        specs[key] = {"type": _PULUMI_TYPES.get(field.annotation, "string"), "default": field.default,
+                      "description": description}  # fmt: skip
+    keys = list(declared)
+    at = max((i + 1 for i, key in enumerate(keys) if key.startswith("service.")), default=len(keys))
+    return {**{k: declared[k] for k in keys[:at]}, **specs, **{k: declared[k] for k in keys[at:]}}
 
 
 def _replace(text: str, begin: str, end: str, body: str) -> str:

@@ -13,13 +13,16 @@ import pytest
 import yaml
 
 from infra import contract
-from infra.config import SECRET_KEYS
+from infra.config import SECRET_KEYS, stack_settings
+from pipelines.devtools.settings_docs import declared_with_stack_settings
 from tests.infra.support import STACKS
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 DECLARED: dict[str, dict[str, Any]] = PROJECT["config"]
 PULUMI_TYPES = {"string": str, "integer": int, "boolean": bool}
+# service.maxBatch, ...: read through the fields service/settings.py marks STACK, not declared in Pulumi.yaml
+STACK_SETTING_KEYS = set(stack_settings().values())
 
 
 def reads_of_the_program() -> dict[str, str]:
@@ -57,6 +60,12 @@ def test_the_program_reads_exactly_the_declared_keys() -> None:
     assert keys_read_by_the_program() == set(DECLARED)
 
 
+def test_stack_settings_are_read_only_generically_and_declared_only_in_settings() -> None:
+    assert STACK_SETTING_KEYS, "service/settings.py marks the settings a stack may set"
+    assert STACK_SETTING_KEYS.isdisjoint(DECLARED), "a second declaration would be a second default"
+    assert STACK_SETTING_KEYS.isdisjoint(keys_read_by_the_program()), "read twice, checked twice"
+
+
 def test_secret_keys_are_read_as_secrets_and_documented_as_such() -> None:
     reads = reads_of_the_program()
     for key in SECRET_KEYS:
@@ -70,7 +79,9 @@ def test_stack_files_hold_declared_keys_and_secrets_only_encrypted(stack: str) -
     for full_key, value in stack_config(stack).items():
         namespace, key = full_key.split(":", 1)
         assert namespace == "modelship", full_key
-        assert key in DECLARED, f"{full_key} is not declared in Pulumi.yaml"
+        assert key in DECLARED or key in STACK_SETTING_KEYS, f"{full_key} is not declared in Pulumi.yaml"
+        if key in STACK_SETTING_KEYS:
+            continue  # the service's Settings check it when the program runs (tests/infra/test_stack_settings.py)
         if key in SECRET_KEYS:
             assert isinstance(value, dict) and set(value) == {"secure"}, f"{full_key} must be a secure: value"
         else:
@@ -110,9 +121,11 @@ def test_the_deploy_guide_lists_every_key() -> None:
     for line in guide.splitlines():
         if match := re.match(r"^\| `([^`]+)` \|", line):
             rows[match.group(1)] = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-    assert list(rows) == list(DECLARED)
+    listed = declared_with_stack_settings(DECLARED)
+    assert list(rows) == list(listed)
+    assert set(listed) == set(DECLARED) | STACK_SETTING_KEYS
     stacks = [{k.split(":", 1)[1]: v for k, v in stack_config(s).items()} for s in STACKS]
-    for key, spec in DECLARED.items():
+    for key, spec in listed.items():
         per_stack = [f"**{_doc_value(c[key])}**" if key in c else "·" for c in stacks]
         expected = [f"`{key}`", spec["type"], f"`{_doc_value(spec['default'])}`", *per_stack, spec["description"]]
         assert rows[key] == expected, key

@@ -101,6 +101,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_interval_s=settings.db_retry_interval_s,
         batch_max=settings.log_batch_max,
         writers=settings.log_writers,
+        on_commit=st.metrics.observe_commit,
     )
     await st.log.start()
     flusher = asyncio.create_task(_flush_access_log(st.access_log)) if st.access_log else None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from psycopg.types.json import Jsonb
 
 from service.db import LogRecord, readable_inputs
 from tests.conftest import SEED_REQUESTS
@@ -81,3 +84,43 @@ def test_each_group_commit_is_observed_on_metrics(client: TestClient) -> None:
     assert commits >= 1 and samples["modelship_prediction_log_commit_seconds_sum"] > 0
     assert samples["modelship_prediction_log_commit_rows_count"] == commits
     assert samples["modelship_prediction_log_commit_rows_sum"] == 3  # one record per request, each committed once
+
+
+def test_start_up_takes_its_heap_out_of_the_collectors_view(client: TestClient) -> None:
+    # The batch p99 came from full collections walking the model and the imports (see app._settle_heap).
+    assert client.get("/ready").status_code == 200
+    assert gc.get_freeze_count() > 100_000
+
+
+def test_the_architecture_docs_sql_reads_every_stored_shape_as_one_object_per_instance(pg_url: str) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "architecture.md").read_text()
+    query = text.split("```sql\n", 1)[1].split("```", 1)[0].strip().rstrip(";")
+    tag = uuid.uuid4().hex
+    shapes = {
+        "single": SEED_REQUESTS[0],
+        "objects": SEED_REQUESTS[:2],  # a batch as earlier releases stored it
+        "predict": {"protocol": "predict", "features": NAMES, "instances": [[2500, 3, 10], [1800, 2, 5]]},
+        "v2": {"protocol": "v2", "id": "x", "features": NAMES, "instances": [[2500, 3, 10]]},
+    }
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for name, inputs in shapes.items():
+            conn.execute(
+                "INSERT INTO predictions (request_id, model_version, inputs, outputs, latency_ms) "
+                "VALUES (%s, 'v', %s, '{}', 1.0)",
+                (f"{tag}-{name}", Jsonb(inputs)),
+            )
+        found = conn.execute(
+            f"SELECT request_id, instance FROM ({query}) AS q WHERE request_id LIKE %s ORDER BY request_id",
+            (f"{tag}-%",),
+        ).fetchall()
+    by_shape: dict[str, list[Any]] = {}
+    for request_id, instance in found:
+        by_shape.setdefault(request_id.split("-", 1)[1], []).append(instance)
+    for instances in by_shape.values():
+        instances.sort(key=lambda i: -i["size"])  # SQL gives no order inside one row
+    assert by_shape == {
+        "single": [SEED_REQUESTS[0]],
+        "objects": SEED_REQUESTS[:2],
+        "predict": SEED_REQUESTS[:2],  # sizes 2500, 1800: already in the sorted order
+        "v2": [SEED_REQUESTS[0]],
+    }

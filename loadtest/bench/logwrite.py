@@ -106,7 +106,11 @@ def shapes(model_dir: Path, batch: int) -> dict[str, tuple[str, str]]:
             orjson.dumps({"features": names, "instances": matrix}, option=numpy).decode(),
             orjson.dumps({"prediction": prediction}, option=numpy).decode(),
         ),
-        "rows in, objects out (/predict now)": (
+        "rows in, columns out (/predict now)": (
+            db.batch_inputs(names, instances),
+            db.batch_outputs([{"prediction": 123456.78}] * batch),
+        ),
+        "rows in, objects out": (
             db.batch_inputs(names, instances),
             orjson.dumps([{"prediction": 123456.78}] * batch).decode(),
         ),

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from psycopg.types.json import Jsonb
 
-from service.db import LogRecord, readable_inputs
+from service.db import LogRecord, readable_inputs, readable_outputs
 from tests.conftest import SEED_REQUESTS
 
 NAMES = ["size", "bedrooms", "age"]  # the house-price manifest's feature order
@@ -54,6 +54,19 @@ def test_batch_rows_written_as_objects_by_earlier_releases_read_back_unchanged(c
         )
     rows = client.get("/predictions", params={"limit": 50}).json()["predictions"]
     assert next(r for r in rows if r["request_id"] == rid)["inputs"] == [SEED_REQUESTS[0]]
+
+
+def test_a_batchs_outputs_are_stored_as_columns_and_read_back_as_objects(client: TestClient, pg_url: str) -> None:
+    rid = uuid.uuid4().hex
+    answer = client.post("/predict", json={"instances": SEED_REQUESTS}, headers={"x-request-id": rid}).json()
+    with psycopg.connect(pg_url) as conn:
+        row = conn.execute("SELECT outputs FROM predictions WHERE request_id = %s", (rid,)).fetchone()
+    assert row is not None
+    assert row[0] == {
+        "protocol": "predict",
+        "columns": {"prediction": [p["prediction"] for p in answer["predictions"]]},
+    }
+    assert readable_outputs(row[0]) == answer["predictions"]
 
 
 def test_only_predict_batches_are_turned_back_into_objects() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import AsyncIterator
@@ -35,6 +36,7 @@ from service.v2 import router as v2_router
 from service.validation import InstanceValidator
 
 logger = logging.getLogger("modelship.app")
+GC_THRESHOLD_0 = 50_000  # allocations between young collections (CPython default 700); see _settle_heap
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -108,8 +110,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_interval_s=settings.db_retry_interval_s,
         batch_max=settings.log_batch_max,
         writers=settings.log_writers,
+        on_commit=st.metrics.observe_commit,
     )
     await st.log.start()
+    _settle_heap()
     flusher = asyncio.create_task(_flush_access_log(st.access_log)) if st.access_log else None
     logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
                 predictor.engine_name)  # fmt: skip
@@ -130,6 +134,20 @@ async def _database_url(st: AppState) -> str:
     if st.settings.database_url is None:
         raise SystemExit(f"modelship: {NO_DATABASE}")
     return st.settings.database_url.get_secret_value()
+
+
+def _settle_heap() -> None:
+    """Take what start-up built out of the collector's view, and collect the young generation less often.
+
+    The imports and the model leave about a million tracked objects that live as long as the process.
+    Every full collection walked them all: `python -m loadtest.bench.batch_p99` (batches of 100, 32
+    connections, one worker) saw 6-7 full collections of 350 ms each (max 530 ms) in 12 s, which set
+    the batch p99 (630-740 ms). With gc.freeze() they took under 20 ms; with the threshold raised
+    too, no collection ran in the window. Request objects are freed by reference counting anyway.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD_0, 20, 20)
 
 
 async def _flush_access_log(access_log: AccessLog) -> None:

@@ -17,6 +17,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.columnar import check_instances
+from service.db import LogRecord, batch_inputs, batch_outputs
 from service.errors import (
     BodyTooLarge,
     InvalidInput,
@@ -49,21 +50,18 @@ async def predict(
     )
     outputs = await predictor.predict(checked.rows)
     st.count_predictions(len(outputs))
-    logged_in: Any
-    logged_out: Any
     if batch:
         body: dict[str, Any] = {"predictions": outputs, "count": len(outputs)}
-        logged_in, logged_out = instances, outputs
+        logged_in, logged_out = batch_inputs(validator.names, instances), batch_outputs(outputs)
     else:
         body = {**outputs[0], "input": echo}
-        logged_in, logged_out = echo, outputs[0]
+        logged_in, logged_out = orjson.dumps(echo).decode(), orjson.dumps(outputs[0]).decode()
     body["model_version"] = predictor.version
     body["request_id"] = request_id
     if checked.warnings:
         body["warnings"] = checked.warnings
     latency_ms = (time.perf_counter() - started) * 1000
-    row = [request_id, predictor.version, orjson.dumps(logged_in).decode(), orjson.dumps(logged_out).decode(),
-           latency_ms, time.time()]  # fmt: skip
+    row = LogRecord(request_id, predictor.version, logged_in, logged_out, latency_ms, time.time())
     await log.record(row, st.settings.request_timeout_s)
     return orjson.dumps(body)
 

@@ -13,12 +13,13 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 import psycopg_pool
 
 from service import db
+from service.db import LogRecord
 from service.errors import LogUnavailable
 from service.spool import Spool
 
@@ -39,6 +40,7 @@ class PredictionLog:
         retry_interval_s: float,
         batch_max: int,
         writers: int = 2,
+        on_commit: Callable[[float, int], None] = lambda seconds, rows: None,
     ) -> None:
         self.spool = spool
         self.spool_max_bytes = spool_max_bytes
@@ -46,6 +48,7 @@ class PredictionLog:
         self.retry_interval_s = retry_interval_s
         self.batch_max = batch_max
         self.writers = writers
+        self.on_commit = on_commit  # (seconds, rows) of each committed group, for /metrics
         self.pool = psycopg_pool.AsyncConnectionPool(
             conninfo,
             min_size=1,
@@ -54,7 +57,7 @@ class PredictionLog:
             timeout=connect_timeout_s,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))},
         )
-        self._pending: deque[tuple[list[Any], asyncio.Future[None], float]] = deque()
+        self._pending: deque[tuple[LogRecord, asyncio.Future[None], float]] = deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -112,7 +115,7 @@ class PredictionLog:
             return False
         return self.db_ok or self._spool_bytes < self.spool_max_bytes
 
-    async def record(self, row: list[Any], timeout: float) -> None:
+    async def record(self, row: LogRecord, timeout: float) -> None:
         """Return once `row` is durable; raise LogUnavailable when it cannot be kept."""
         if not self.accepting:
             raise LogUnavailable(self.unavailable_reason())
@@ -173,12 +176,14 @@ class PredictionLog:
             inflight.add(task)
             task.add_done_callback(inflight.discard)
 
-    async def _persist(self, batch: list[tuple[list[Any], asyncio.Future[None], float]]) -> None:
+    async def _persist(self, batch: list[tuple[LogRecord, asyncio.Future[None], float]]) -> None:
         rows = [row for row, _, _ in batch]
         error: BaseException | None = None
         if self.db_ok and not self._spool_bytes:
             try:
+                began = time.perf_counter()
                 await asyncio.wait_for(self._insert(rows), self.write_timeout_s)
+                self.on_commit(time.perf_counter() - began, len(rows))
                 self.committed_records += len(rows)
             except DB_ERRORS as exc:
                 self._mark_down(exc)
@@ -195,17 +200,17 @@ class PredictionLog:
             return
         _resolve(batch)
 
-    async def _to_spool(self, rows: list[list[Any]]) -> None:
+    async def _to_spool(self, rows: list[LogRecord]) -> None:
         if self._spool_bytes >= self.spool_max_bytes:
             raise LogUnavailable("Postgres is unreachable and the local spool is full")
         async with self._spool_lock:
-            written = await asyncio.to_thread(self.spool.append, rows)
+            written = await asyncio.to_thread(self.spool.append, [row.as_row() for row in rows])
         if self._spool_since is None:
             self._spool_since = time.time()
         self._spool_bytes += written
         self.spooled_records += len(rows)
 
-    async def _insert(self, rows: list[list[Any]]) -> None:
+    async def _insert(self, rows: list[LogRecord]) -> None:
         async with self.pool.connection() as conn:
             await db.insert(conn, rows)
 
@@ -248,7 +253,7 @@ class PredictionLog:
         for path in paths:
             contents = await asyncio.to_thread(self.spool.read, path)
             for start in range(0, len(contents.records), REPLAY_CHUNK):
-                chunk = contents.records[start : start + REPLAY_CHUNK]
+                chunk = [LogRecord.from_row(row) for row in contents.records[start : start + REPLAY_CHUNK]]
                 await asyncio.wait_for(self._insert(chunk), self.write_timeout_s * 5)
             await asyncio.to_thread(self.spool.discard, contents)
             self.replayed_records += len(contents.records)
@@ -260,7 +265,7 @@ def _expire(future: asyncio.Future[None], timeout: float) -> None:
         future.set_exception(LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s"))
 
 
-def _resolve(batch: list[tuple[list[Any], asyncio.Future[None], float]], error: BaseException | None = None) -> None:
+def _resolve(batch: list[tuple[LogRecord, asyncio.Future[None], float]], error: BaseException | None = None) -> None:
     for _, future, _ in batch:
         if future.done():
             continue

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from service.auth import require_scope
 from service.columnar import check_matrix
+from service.db import LogRecord
 from service.errors import MalformedJSON, NotReady, ServiceError, UnsupportedMediaType
 from service.predict import parse, read_body
 from service.predictor import Predictor
@@ -218,9 +219,9 @@ async def infer(
               "id": asked.id if asked.id is not None else request_id, "parameters": parameters,
               "outputs": [{"name": n, "datatype": t, "shape": shape, "data": data}
                           for n, (t, shape, data) in outputs.items()]}  # fmt: skip
-    row = [request_id, predictor.version, _logged_inputs(asked, validator.names),
-           orjson.dumps({n: data for n, (_, _, data) in outputs.items()}, option=NUMPY).decode(),
-           (time.perf_counter() - started) * 1000, time.time()]  # fmt: skip
+    row = LogRecord(request_id, predictor.version, _logged_inputs(asked, validator.names),
+                    orjson.dumps({n: data for n, (_, _, data) in outputs.items()}, option=NUMPY).decode(),
+                    (time.perf_counter() - started) * 1000, time.time())  # fmt: skip
     await log.record(row, state.settings.request_timeout_s)
     return orjson.dumps(answer, option=NUMPY)
 

@@ -54,6 +54,7 @@ def panels(settings: DashboardSettings) -> list[PanelSpec]:
     hpa = f'{{namespace="{settings.namespace}",horizontalpodautoscaler="{settings.hpa_name}"}}'
     log = f"{LOG}_"
     buckets = f"sum by (le) (rate({LATENCY}_bucket{predict}[5m]))"
+    commits = f"sum by (le) (rate({log}commit_seconds_bucket{sel}[5m]))"
     return [
         PanelSpec("Requests by route and status", "reqps",
                   (Query(f"sum by (route, status) (rate({REQUESTS}{sel}[5m]))", "{{route}} {{status}}"),)),
@@ -76,6 +77,11 @@ def panels(settings: DashboardSettings) -> list[PanelSpec]:
                    Query(f"sum(rate({log}retries_total{sel}[5m]))", "reconnect attempts/s"),
                    Query(f"sum(rate({log}spooled_records_total{sel}[5m]))", "spooled records/s"),
                    Query(f"sum(rate({log}replayed_records_total{sel}[5m]))", "replayed records/s"))),
+        PanelSpec("Database write latency (group commit)", "s",
+                  tuple(Query(f"histogram_quantile({q}, {commits})", f"p{q * 100:g}") for q in (0.5, 0.99))),
+        PanelSpec("Records per group commit", "short",
+                  (Query(f"sum(rate({log}commit_rows_sum{sel}[5m])) / sum(rate({log}commit_rows_count{sel}[5m]))",
+                         "mean records per commit"),)),
         PanelSpec("Database reachable per pod", "short", (Query(f"{log}db_up{sel}", "{{pod}}{{instance}}"),)),
         PanelSpec("Replicas against the HPA", "short",
                   (Query(f"count(up{sel} == 1)", "pods scraped"),

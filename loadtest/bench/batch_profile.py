@@ -30,6 +30,7 @@ from model.train import train
 from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service import db
 from service.columnar import check_instances, check_matrix
+from service.db import LogRecord
 from service.predict import parse
 from service.predictor import Predictor
 from service.v2_tensors import decode
@@ -99,11 +100,12 @@ def profile_stages(model_dir: Path, seconds: float) -> None:
         print(f"{'GC pauses during the loop':<50} {_stats(pauses)}  (n={len(pauses)}, max {max(pauses) * 1e6:.0f} us)")
 
 
-async def _copy(conn: psycopg.AsyncConnection[Any], records: list[list[Any]]) -> None:
+async def _copy(conn: psycopg.AsyncConnection[Any], records: list[LogRecord]) -> None:
     columns = "request_id, model_version, inputs, outputs, latency_ms, created_at"
     async with conn.cursor() as cur, cur.copy(f"COPY predictions ({columns}) FROM STDIN") as copy:
         for r in records:
-            await copy.write_row([*r[:5], time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(r[5]))])
+            row = r.as_row()
+            await copy.write_row([*row[:5], time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(r.created_at))])
 
 
 async def profile_commit(model_dir: Path, rounds: int) -> None:
@@ -133,7 +135,9 @@ async def profile_commit(model_dir: Path, rounds: int) -> None:
                 for label, inputs, outputs, write in variants:
                     samples = []
                     for r in range(rounds):
-                        records = [[f"{label}-{r}-{i}", "v", inputs, outputs, 1.0, time.time()] for i in range(32)]
+                        records = [
+                            LogRecord(f"{label}-{r}-{i}", "v", inputs, outputs, 1.0, time.time()) for i in range(32)
+                        ]
                         began = time.perf_counter()
                         await write(conn, records)
                         samples.append(time.perf_counter() - began)

@@ -23,13 +23,16 @@ def config_map(stack: str, overrides: dict[str, Any]) -> dict[str, str]:
 
 
 def test_the_marked_fields_keep_the_keys_the_stacks_and_docs_use() -> None:
-    assert stack_settings().items() >= {
-        "spool_max_bytes": "service.spoolMaxBytes",
-        "max_batch": "service.maxBatch",
-        "range_policy": "service.rangePolicy",
-        "allowed_artifact_sha256": "service.allowedArtifactSha256",
-        "log_level": "service.logLevel",
-    }.items()  # a new marked field adds its own key
+    assert (
+        stack_settings().items()
+        >= {
+            "spool_max_bytes": "service.spoolMaxBytes",
+            "max_batch": "service.maxBatch",
+            "range_policy": "service.rangePolicy",
+            "allowed_artifact_sha256": "service.allowedArtifactSha256",
+            "log_level": "service.logLevel",
+        }.items()
+    )  # a new marked field adds its own key
 
 
 def test_unset_settings_render_the_services_own_defaults() -> None:

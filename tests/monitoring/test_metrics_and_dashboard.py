@@ -89,6 +89,7 @@ def test_every_panel_query_parses(tmp_path: Path) -> None:
 def test_the_dashboard_shows_what_issue_11_asks_for() -> None:
     titles = " | ".join(p["title"] for p in dashboard()["panels"]).lower()
     for words in ("route and status", "error ratio", "latency quantiles", "model version", "queue depth",
-                  "spool bytes", "oldest unflushed", "database writes", "replicas against the hpa"):  # fmt: skip
+                  "spool bytes", "oldest unflushed", "database writes", "replicas against the hpa",
+                  "database write latency"):  # fmt: skip
         assert words in titles
     assert all(p["datasource"]["type"] == "prometheus" for p in dashboard()["panels"])

@@ -61,7 +61,7 @@ _CRON_FIELD = r"[0-9A-Za-z*/,?-]+"
 _CRON = re.compile(rf"^({_CRON_FIELD}( {_CRON_FIELD}){{4}}|@(yearly|annually|monthly|weekly|daily|midnight|hourly))$")
 
 
-class ConfigError(ValueError):
+class StackConfigError(ValueError):
     """A stack configuration that cannot be deployed; the message names the key and the fix."""
 
 
@@ -309,7 +309,7 @@ def _service_settings(c: pulumi.Config) -> tuple[Settings, dict[str, str]]:
         settings = _StackSettings.model_validate(given)
     except ValidationError as error:
         problems = [f"{keys[str(e['loc'][0])]}: {e['msg']}, got {e['input']!r}" for e in error.errors()]
-        raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems)) from None
+        raise StackConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems)) from None
     defaults = {name: _text(getattr(settings, name)) for name in keys if name not in given}
     return settings, {name: text for name, text in {**given, **defaults}.items() if text is not None}
 
@@ -431,7 +431,8 @@ def _raw(c: pulumi.Config, key: str) -> str | None:
 def _str(c: pulumi.Config, key: str) -> str:
     value = _raw(c, key)
     if value is None:
-        raise ConfigError(f"missing required configuration {c.full_key(key)}: declare it in Pulumi.yaml with a default")
+        message = f"missing required configuration {c.full_key(key)}: declare it in Pulumi.yaml with a default"
+        raise StackConfigError(message)
     return value
 
 
@@ -440,13 +441,13 @@ def _int(c: pulumi.Config, key: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise ConfigError(f"{key} must be an integer, got {value!r}") from None
+        raise StackConfigError(f"{key} must be an integer, got {value!r}") from None
 
 
 def _bool(c: pulumi.Config, key: str) -> bool:
     value = _str(c, key)
     if value not in ("true", "True", "false", "False"):
-        raise ConfigError(f"{key} must be true or false, got {value!r}")
+        raise StackConfigError(f"{key} must be true or false, got {value!r}")
     return value in ("true", "True")
 
 
@@ -460,7 +461,7 @@ def _check(stack: StackConfig) -> None:
     problems += [*_retention_problems(stack.retention), *_gpu_problems(stack.gpu)]
     problems += _monitoring_problems(stack.monitoring) if stack.monitoring else []
     if problems:
-        raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+        raise StackConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
 
 def _check_secrets(c: pulumi.Config) -> None:
@@ -490,7 +491,7 @@ def _check_secrets(c: pulumi.Config) -> None:
             pulumi.log.warn(f"preview without a secret `up` needs: {problem}")
         return
     if problems:
-        raise ConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
+        raise StackConfigError("invalid stack configuration:\n  - " + "\n  - ".join(problems))
 
 
 def _image_problems(image: ImageConfig) -> list[str]:
@@ -615,13 +616,13 @@ def _number(key: str, value: str) -> float:
     try:
         return float(value)
     except ValueError:
-        raise ConfigError(f"{key} must be a number such as 99.9, got {value!r}") from None
+        raise StackConfigError(f"{key} must be a number such as 99.9, got {value!r}") from None
 
 
 def _labels(key: str, value: str) -> dict[str, str]:
     pairs = [p.strip() for p in value.split(",") if p.strip()]
     if not all(_LABEL_PAIR.match(p) for p in pairs):
-        raise ConfigError(f"{key} must be comma-separated key=value label pairs, got {value!r}")
+        raise StackConfigError(f"{key} must be comma-separated key=value label pairs, got {value!r}")
     return dict(p.split("=", 1) for p in pairs)
 
 

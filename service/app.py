@@ -23,10 +23,10 @@ from model.manifest import example_instance
 from service.auth import Authenticator, declared_scopes, load_keys
 from service.errors import ServiceError, detail, summary
 from service.middleware import RequestContext
+from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics, configure_logging
-from service.predict import PredictEndpoint
-from service.predictor import Predictor
-from service.predlog import PredictionLog
+from service.predict_endpoint import PredictEndpoint
+from service.prediction_log import PredictionLog
 from service.routes import router
 from service.schemas import instance_schema
 from service.settings import Settings
@@ -89,7 +89,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = st.settings
     try:
         predictor = await asyncio.to_thread(
-            Predictor.load,
+            ModelRunner.load,
             settings.model_dir,
             settings.allowed_digests,
             settings.batch_wait_ms / 1000,

@@ -19,8 +19,8 @@ from service.errors import (
     DatabaseUnavailable,
     NotReady,
 )
-from service.predict import predict
-from service.predlog import DB_ERRORS
+from service.predict_endpoint import predict
+from service.prediction_log import DB_ERRORS
 from service.schemas import (
     ErrorResponse,
     HealthResponse,

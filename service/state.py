@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.auth import Authenticator
+from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics
-from service.predictor import Predictor
-from service.predlog import PredictionLog
+from service.prediction_log import PredictionLog
 from service.settings import Settings
 from service.validation import InstanceValidator
 
@@ -19,7 +19,7 @@ class AppState:
     metrics: Metrics
     auth: Authenticator
     access_log: AccessLog | None
-    predictor: Predictor | None = None
+    predictor: ModelRunner | None = None
     validator: InstanceValidator | None = None
     log: PredictionLog | None = None
     problems: list[str] = field(default_factory=list)

@@ -25,8 +25,8 @@ from service.auth import require_scope
 from service.columnar import check_matrix
 from service.db import LogRecord
 from service.errors import MalformedJSON, NotReady, ServiceError, UnsupportedMediaType
-from service.predict import parse, read_body
-from service.predictor import Predictor
+from service.model_runner import ModelRunner
+from service.predict_endpoint import parse, read_body
 from service.state import AppState
 from service.v2_schemas import (
     ERRORS,
@@ -86,7 +86,7 @@ def _state(request: Request) -> AppState:
     return state
 
 
-def _loaded(state: AppState, name: str, version: str | None) -> Predictor:
+def _loaded(state: AppState, name: str, version: str | None) -> ModelRunner:
     predictor = state.predictor
     if predictor is None:
         raise NotReady("the model is not loaded yet")
@@ -176,7 +176,7 @@ async def _infer_route(request: Request, name: str, version: str | None) -> Resp
     return Response(body, media_type="application/json")
 
 
-def model_metadata_body(predictor: Predictor) -> dict[str, Any]:
+def model_metadata_body(predictor: ModelRunner) -> dict[str, Any]:
     features = predictor.manifest.features
     inputs = [{"name": f.name, "datatype": "INT64" if f.type == "integer" else "FP64", "shape": [-1]}
               for f in features]  # fmt: skip
@@ -189,7 +189,7 @@ def model_metadata_body(predictor: Predictor) -> dict[str, Any]:
     }
 
 
-def _output_specs(predictor: Predictor) -> dict[str, tuple[str, list[int]]]:
+def _output_specs(predictor: ModelRunner) -> dict[str, tuple[str, list[int]]]:
     if predictor.task != "classification":
         return {"prediction": ("FP64", [-1])}
     classes = np.asarray(predictor.estimator.classes_)
@@ -244,7 +244,7 @@ async def _read(state: AppState, headers: Mapping[str, str], request: Request) -
 Tensor = tuple[str, list[int], Any]  # datatype, shape, flat data (a numeric array or a list of labels)
 
 
-def _outputs(predictor: Predictor, raw: np.ndarray, asked: list[str] | None) -> dict[str, Tensor]:
+def _outputs(predictor: ModelRunner, raw: np.ndarray, asked: list[str] | None) -> dict[str, Tensor]:
     specs = _output_specs(predictor)
     unknown = [n for n in asked or [] if n not in specs]
     if unknown:

@@ -31,8 +31,8 @@ from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service import db
 from service.columnar import check_instances, check_matrix
 from service.db import LogRecord
-from service.predict import parse
-from service.predictor import Predictor
+from service.model_runner import ModelRunner
+from service.predict_endpoint import parse
 from service.v2_tensors import decode
 from service.validation import InstanceValidator
 
@@ -58,7 +58,7 @@ def _time(stages: dict[str, Callable[[], Any]], seconds: float) -> dict[str, lis
 
 def profile_stages(model_dir: Path, seconds: float) -> None:
     _, manifest = load_model(model_dir)
-    predictor = Predictor.load(model_dir, frozenset())
+    predictor = ModelRunner.load(model_dir, frozenset())
     validator = InstanceValidator(manifest.features, "reject")
     spec = manifest
     rng = random.Random(0)

@@ -14,7 +14,7 @@ import yaml
 from infra import harness, render
 from infra.components.backup import PLUGIN_NAME
 from infra.components.database import Database, DatabaseArgs
-from infra.config import ConfigError, load
+from infra.config import StackConfigError, load
 from infra.harness import ProgramRun
 from tests.infra.support import BACKUPS_ON, RESTORE, SECRETS, run_stack
 
@@ -140,7 +140,7 @@ def test_a_restored_stack_archives_to_its_own_path() -> None:
     ],
 )
 def test_impossible_backup_settings_fail_naming_the_key(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(StackConfigError, match=re.escape(message)):
         run_stack("prod", overrides)
 
 
@@ -148,5 +148,5 @@ def test_impossible_backup_settings_fail_naming_the_key(overrides: dict[str, Any
 def test_the_object_store_credentials_are_required(overrides: dict[str, Any]) -> None:
     secrets = {k: v for k, v in SECRETS.items() if not k.startswith("db.backup.")}
     config, secret_keys = harness.load_stack_config("dev", overrides, secrets)
-    with pytest.raises(ConfigError, match=re.escape("needs db.backup.accessKeyId and db.backup.secretAccessKey")):
+    with pytest.raises(StackConfigError, match=re.escape("needs db.backup.accessKeyId and db.backup.secretAccessKey")):
         harness.run_program("dev", config, secret_keys)

@@ -14,7 +14,7 @@ from pulumi.runtime.rpc import is_rpc_secret
 
 from infra import config, harness
 from infra.components import ModelService, ModelServiceArgs
-from infra.config import ConfigError
+from infra.config import StackConfigError
 from infra.harness import ProgramRun
 from service import retention as service_retention
 from tests.infra.support import LEAK_MARKER, SECRETS, run_stack
@@ -214,7 +214,7 @@ def test_an_external_database_is_still_pruned_without_leaking_its_url() -> None:
     ],
 )
 def test_impossible_retention_is_refused(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(StackConfigError, match=re.escape(message)):
         run_stack("dev", overrides)
 
 

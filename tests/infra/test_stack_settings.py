@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from infra import harness
-from infra.config import ConfigError, stack_settings
+from infra.config import StackConfigError, stack_settings
 from tests.infra.support import SECRETS, run_stack, settings_config_map
 
 
@@ -68,7 +68,7 @@ def test_the_spool_limit_of_the_alerts_is_the_stacks_setting() -> None:
 def test_a_value_the_service_would_refuse_fails_the_preview_naming_the_key(
     overrides: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(StackConfigError, match=re.escape(message)):
         run_stack("dev", overrides)
 
 

@@ -14,7 +14,7 @@ from pulumi.runtime.rpc import is_rpc_secret
 from infra import harness
 from infra.components.gpu import GPU_RESOURCE
 from infra.components.image import ModelImage, ModelImageArgs
-from infra.config import ConfigError
+from infra.config import StackConfigError
 from infra.harness import ProgramRun
 from tests.infra.support import BACKUPS_ON, LEAK_MARKER, SECRETS, container, pod_spec, run_stack
 
@@ -65,7 +65,7 @@ def test_switching_gpu_on_changes_nothing_else(gpu_run: ProgramRun) -> None:
 
 
 def test_gpu_needs_a_cluster_to_join() -> None:
-    with pytest.raises(ConfigError, match=re.escape("gpu.cluster and gpu.location")):
+    with pytest.raises(StackConfigError, match=re.escape("gpu.cluster and gpu.location")):
         run_stack("dev", {"gpu.enabled": True})
 
 
@@ -89,10 +89,10 @@ def test_a_new_model_version_is_a_new_digest() -> None:
 @pytest.mark.parametrize("ref", ["registry.example.com/modelship:v1", "modelship@sha256:abc", ""])
 def test_tags_are_not_digests(ref: str) -> None:
     if ref == "":
-        with pytest.raises(ConfigError, match=re.escape("image.repository is required")):
+        with pytest.raises(StackConfigError, match=re.escape("image.repository is required")):
             run_stack("dev", {"image.repository": ""})
         return
-    with pytest.raises(ConfigError, match=re.escape("image.digestRef")):
+    with pytest.raises(StackConfigError, match=re.escape("image.digestRef")):
         run_stack("dev", {"image.digestRef": ref})
 
 
@@ -176,7 +176,7 @@ def test_external_database_takes_the_url_from_secret_config() -> None:
 
 def test_external_database_refuses_an_empty_url() -> None:
     config, secret_keys = harness.load_stack_config("dev", {"db.mode": "external"}, {**SECRETS, "db.url": ""})
-    with pytest.raises(ConfigError, match=re.escape("db.url is not a postgresql:// URL")):
+    with pytest.raises(StackConfigError, match=re.escape("db.url is not a postgresql:// URL")):
         harness.run_program("dev", config, secret_keys)
 
 
@@ -257,7 +257,7 @@ def test_existing_namespace_is_used_not_created() -> None:
 
 def test_auth_without_keys_fails_the_update() -> None:
     config, secret_keys = harness.load_stack_config("staging", secrets={**SECRETS, "auth.apiKeys": " "})
-    with pytest.raises(ConfigError, match=re.escape("auth.apiKeys is empty")):
+    with pytest.raises(StackConfigError, match=re.escape("auth.apiKeys is empty")):
         harness.run_program("staging", config, secret_keys)
 
 
@@ -273,5 +273,5 @@ def test_auth_without_keys_fails_the_update() -> None:
     ],
 )
 def test_impossible_configurations_are_refused(overrides: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(StackConfigError, match=re.escape(message)):
         run_stack("prod", overrides)

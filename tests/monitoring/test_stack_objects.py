@@ -10,7 +10,7 @@ import yaml
 
 from infra import harness
 from infra.components.alerts import REQUESTS
-from infra.config import ConfigError
+from infra.config import StackConfigError
 from infra.harness import ProgramRun
 from tests.infra.support import SECRETS, run_stack
 from tests.monitoring import crds
@@ -128,7 +128,7 @@ def test_the_recorded_rate_is_requests_per_second_per_pod(tmp_path: Path) -> Non
 )
 def test_a_monitoring_setting_that_cannot_work_is_refused(override: dict[str, str], message: str) -> None:
     config, secret_keys = harness.load_stack_config("prod", override, SECRETS)
-    with pytest.raises(ConfigError, match=re.escape(message)):
+    with pytest.raises(StackConfigError, match=re.escape(message)):
         harness.run_program("prod", config, secret_keys)
 
 

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.auth import declared_scopes, require_scope
-from service.predict import PredictEndpoint
+from service.predict_endpoint import PredictEndpoint
 from service.settings import Settings
 
 KEYS = "reader read s3cret-read\nwriter predict s3cret-predict\n"

@@ -233,7 +233,7 @@ def test_api_keys_with_scopes(make_client: Callable[..., TestClient], tmp_path: 
 
 def test_fastapi_route_and_asgi_fast_path_answer_alike(pg_url: str, house_artifact: Path, tmp_path: Path) -> None:
     from service.app import create_app
-    from service.predict import PredictEndpoint
+    from service.predict_endpoint import PredictEndpoint
     from service.settings import Settings
 
     answers = []

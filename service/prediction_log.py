@@ -23,7 +23,7 @@ from service.db import LogRecord
 from service.errors import LogUnavailable
 from service.spool import Spool
 
-logger = logging.getLogger("modelship.predlog")
+logger = logging.getLogger("modelship.prediction_log")
 REPLAY_CHUNK = 5000
 DB_ERRORS = (psycopg.Error, psycopg_pool.PoolTimeout, OSError, TimeoutError)
 

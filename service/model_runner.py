@@ -23,7 +23,7 @@ from service.engines import Engine, compile_engine
 MAX_ROWS_PER_CALL = 4096
 
 
-class Predictor:
+class ModelRunner:
     def __init__(
         self, estimator: Any, manifest: Manifest, batch_wait_s: float = 0.0, engine: Engine | None = None
     ) -> None:
@@ -43,7 +43,7 @@ class Predictor:
     @classmethod
     def load(
         cls, model_dir: Path, allowed_sha256: frozenset[str], batch_wait_s: float = 0.0, native: bool = True
-    ) -> Predictor:
+    ) -> ModelRunner:
         estimator, manifest = load_model(model_dir, allowed_sha256 or None)
         engine = compile_engine(estimator, manifest.task, manifest.features) if native else None
         return cls(estimator, manifest, batch_wait_s, engine)

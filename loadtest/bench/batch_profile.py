@@ -25,9 +25,9 @@ import orjson
 import psycopg
 
 from loadtest.checks import random_instance
+from loadtest.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
-from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service import db
 from service.columnar import check_instances, check_matrix
 from service.db import LogRecord

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from loadtest.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
 from model.artifact import ArtifactError, verify_artifact
-from pipelines.devtools.embedded_pg import EmbeddedPostgres, EmbeddedPostgresError
 from service.run import python_command
 
 

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from infra.monitor import local_rule_settings, prometheus_command, write_config
-from pipelines.devtools.embedded_pg import EmbeddedPostgres
+from loadtest.embedded_pg import EmbeddedPostgres
 from tests.conftest import LiveService, free_port, start_service, wait_ready
 from tests.loaddriver import drained, drive_in_thread, logged_counts, wait_until
 

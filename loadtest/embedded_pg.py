@@ -5,6 +5,10 @@ listening on 127.0.0.1 only, with its data in a folder that survives restarts. U
 `pgserver.get_server`, it listens on TCP and can be stopped and started on demand, which the
 fault drills need. As root it runs the server as the unprivileged `pgserver` user, as PostgreSQL
 refuses to run as root.
+
+It lives in loadtest/, below pipelines/: the bench starts one, and so do the local pipeline target and
+`make up` (pipelines/devtools). pipelines imports loadtest and never the reverse, and the serving image
+copies neither.
 """
 
 from __future__ import annotations

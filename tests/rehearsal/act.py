@@ -325,7 +325,10 @@ class Rehearsal:
         env["MODELSHIP_REHEARSAL_ACTIONS"] = str(ACTIONS)
         env["MODELSHIP_REHEARSAL_PYTHON"] = sys.executable
         # A job's steps must see only what the workflow gives them, not the test process's settings.
-        for key in [k for k in env if k.startswith(("MODELSHIP_PIPELINE_", "PULUMI_ACCESS_TOKEN", "PYTEST_"))]:
+        # make's MAKEFLAGS carries `make rehearse VAR=...` into every `make` a step runs (a --basetemp meant
+        # for the outer pytest broke ci.yml's nested `make test`), so it goes too.
+        leaks = ("MODELSHIP_PIPELINE_", "PULUMI_ACCESS_TOKEN", "PYTEST_", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+        for key in [k for k in env if k.startswith(leaks)]:
             env.pop(key)
         return env
 

@@ -8,6 +8,8 @@ import re
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from tests.rehearsal.act import (
     STANDINS,
     WORKFLOWS,
@@ -102,3 +104,16 @@ def test_every_pinned_action_has_a_stand_in() -> None:
     for mapping in mappings:
         folder = Path(mapping.split("=", 1)[1])
         assert "(stand-in)" in (folder / "action.yml").read_text()
+
+
+def test_a_job_sees_none_of_the_callers_make_or_pytest_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make rehearse PYTEST_ARGS=--basetemp=...` once reached ci.yml's nested `make test` through MAKEFLAGS."""
+    monkeypatch.setenv("MAKEFLAGS", " -- PYTEST_ARGS=--basetemp=/tmp/outer")
+    monkeypatch.setenv("MAKELEVEL", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-x")
+    monkeypatch.setenv("MODELSHIP_PIPELINE_API_KEY", "the caller's")
+    env = Rehearsal(tmp_path, tmp_path / "state", {}, {})._process_env()
+    assert not {"MAKEFLAGS", "MAKELEVEL", "PYTEST_ADDOPTS", "MODELSHIP_PIPELINE_API_KEY"} & set(env)
+    assert env["MODELSHIP_REHEARSAL_DIR"] == str(tmp_path / "state") and "PATH" in env

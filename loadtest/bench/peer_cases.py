@@ -58,11 +58,14 @@ def _kserve(key: str, model_dir: Path, name: str, workers: int) -> ServerSpec:
 
 
 def _mlserver(key: str, model_dir: Path, name: str, workers: int, scratch: Path, batch: bool) -> ServerSpec:
-    """mlserver-sklearn on model.joblib, `parallel_workers` = cores; iris optionally with adaptive batching."""
+    """mlserver-sklearn on model.joblib, `parallel_workers` = cores; iris optionally with adaptive batching.
+
+    The uri is absolute: MLServer resolves a relative one against the model-settings folder, not the cwd.
+    """
     folder = scratch / f"mlserver-{key}"
     (folder / "metrics").mkdir(parents=True, exist_ok=True)
     settings: dict[str, Any] = {"name": name, "implementation": "mlserver_sklearn.SKLearnModel",
-                                "parameters": {"uri": str(model_dir / "model.joblib")}}  # fmt: skip
+                                "parameters": {"uri": str((model_dir / "model.joblib").absolute())}}  # fmt: skip
     if batch:
         settings |= {"max_batch_size": 32, "max_batch_time": 0.002}
     (folder / "model-settings.json").write_text(json.dumps(settings))

@@ -1,16 +1,15 @@
-"""Where a batch request's time goes: per-stage CPU, GC pauses, and the commit cost of big log rows.
+"""Where a batch request's time goes: per-stage CPU and GC pauses.
 
 `python -m loadtest.bench.batch_profile --seconds 3` runs in-process (no HTTP, no load), so it
 takes a few seconds and stays quiet on a shared machine. It prints, for a house-price batch of
 100, the median and p99 of each stage of /predict's row-by-row path and of the columnar path
-(v2 infer's), the garbage collector's pauses while doing so, and how long one group commit of 32
-batch rows takes against a real Postgres compared with 32 single-instance rows.
+(v2 infer's), and the garbage collector's pauses while doing so. The commit cost of big log rows is
+measured by `loadtest.bench.logwrite`, per stored shape and per way of writing.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
 import random
 import statistics
@@ -22,15 +21,11 @@ from typing import Any
 
 import numpy as np
 import orjson
-import psycopg
 
 from loadtest.checks import random_instance
-from loadtest.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
-from service import db
 from service.columnar import check_instances, check_matrix
-from service.db import LogRecord
 from service.model_runner import ModelRunner
 from service.predict_endpoint import parse
 from service.v2_tensors import decode
@@ -100,64 +95,12 @@ def profile_stages(model_dir: Path, seconds: float) -> None:
         print(f"{'GC pauses during the loop':<50} {_stats(pauses)}  (n={len(pauses)}, max {max(pauses) * 1e6:.0f} us)")
 
 
-async def _copy(conn: psycopg.AsyncConnection[Any], records: list[LogRecord]) -> None:
-    columns = "request_id, model_version, inputs, outputs, latency_ms, created_at"
-    async with conn.cursor() as cur, cur.copy(f"COPY predictions ({columns}) FROM STDIN") as copy:
-        for r in records:
-            row = r.as_row()
-            await copy.write_row([*row[:5], time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(r.created_at))])
-
-
-async def profile_commit(model_dir: Path, rounds: int) -> None:
-    _, manifest = load_model(model_dir)
-    spec = manifest
-    rng = random.Random(1)
-    instances = [random_instance(spec, rng) for _ in range(BATCH)]
-    names = manifest.feature_names
-    row_in = orjson.dumps(instances).decode()
-    row_out = orjson.dumps([{"prediction": 123456.78}] * BATCH).decode()
-    matrix = np.asarray([[i[n] for n in names] for i in instances], dtype=np.float64)
-    col_in = orjson.dumps({"features": names, "instances": matrix}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    col_out = orjson.dumps({"prediction": np.full(BATCH, 123456.78)}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    one_in, one_out = orjson.dumps(instances[0]).decode(), '{"prediction": 123456.78}'
-    variants = [
-        ("single-instance rows, INSERT unnest", one_in, one_out, db.insert),
-        ("batch rows as objects, INSERT unnest", row_in, row_out, db.insert),
-        ("batch rows as arrays, INSERT unnest", col_in, col_out, db.insert),
-        ("batch rows as arrays, COPY", col_in, col_out, _copy),
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        pg = EmbeddedPostgres(Path(tmp) / "pg")
-        url = pg.start()
-        try:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await db.migrate(conn)
-                for label, inputs, outputs, write in variants:
-                    samples = []
-                    for r in range(rounds):
-                        records = [
-                            LogRecord(f"{label}-{r}-{i}", "v", inputs, outputs, 1.0, time.time()) for i in range(32)
-                        ]
-                        began = time.perf_counter()
-                        await write(conn, records)
-                        samples.append(time.perf_counter() - began)
-                    size = len(inputs) + len(outputs)
-                    print(f"{'32 ' + label:<50} {_stats(samples)}  ({size} B of JSON per row)")
-        finally:
-            pg.stop()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--commits", type=int, default=20)
-    parser.add_argument("--only-commits", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = train("house-price", Path(tmp)).path
-        if not args.only_commits:
-            profile_stages(model_dir, args.seconds)
-        asyncio.run(profile_commit(model_dir, args.commits))
+        profile_stages(train("house-price", Path(tmp)).path, args.seconds)
 
 
 if __name__ == "__main__":

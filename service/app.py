@@ -85,8 +85,8 @@ def _require_a_database(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    st: AppState = app.state.modelship
-    settings = st.settings
+    state: AppState = app.state.modelship
+    settings = state.settings
     try:
         predictor = await asyncio.to_thread(
             ModelRunner.load,
@@ -98,10 +98,10 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     except ArtifactError as exc:
         print(f"modelship: refusing to load the model in {settings.model_dir}: {exc}", file=sys.stderr)
         raise
-    st.predictor = predictor
-    st.validator = InstanceValidator(predictor.manifest.features, settings.range_policy)
-    conninfo = await _database_url(st)
-    st.log = PredictionLog(
+    state.predictor = predictor
+    state.validator = InstanceValidator(predictor.manifest.features, settings.range_policy)
+    conninfo = await _database_url(state)
+    state.log = PredictionLog(
         conninfo,
         Spool(settings.resolved_spool_dir),
         spool_max_bytes=settings.spool_max_bytes,
@@ -110,30 +110,30 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         retry_interval_s=settings.db_retry_interval_s,
         batch_max=settings.log_batch_max,
         writers=settings.log_writers,
-        on_commit=st.metrics.observe_commit,
+        on_commit=state.metrics.observe_commit,
     )
-    await st.log.start()
+    await state.log.start()
     _settle_heap()
-    flusher = asyncio.create_task(_flush_access_log(st.access_log)) if st.access_log else None
+    flusher = asyncio.create_task(_flush_access_log(state.access_log)) if state.access_log else None
     logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
                 predictor.engine_name)  # fmt: skip
     try:
         yield
     finally:
         logger.info("shutting down: flushing the prediction log")
-        await st.log.close(settings.shutdown_grace_s)
+        await state.log.close(settings.shutdown_grace_s)
         if flusher is not None:
             flusher.cancel()
-        if st.access_log is not None:
-            st.access_log.flush()
+        if state.access_log is not None:
+            state.access_log.flush()
         logger.info("prediction log flushed; bye")
 
 
-async def _database_url(st: AppState) -> str:
+async def _database_url(state: AppState) -> str:
     # Dev tools (`make up`, the local target) start an embedded PostgreSQL and pass its URL, as a pod gets one.
-    if st.settings.database_url is None:
+    if state.settings.database_url is None:
         raise SystemExit(f"modelship: {NO_DATABASE}")
-    return st.settings.database_url.get_secret_value()
+    return state.settings.database_url.get_secret_value()
 
 
 def _settle_heap() -> None:
@@ -187,15 +187,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
 
-def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
+def _openapi(app: FastAPI, state: AppState) -> dict[str, Any]:
     """The OpenAPI document, with /predict's body generated from the loaded model's features."""
-    version = st.model_version or "not loaded"
+    version = state.model_version or "not loaded"
     if app.openapi_schema and app.openapi_schema.get("info", {}).get("x-model-version") == version:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     schema["info"]["x-model-version"] = version
-    features = st.predictor.manifest.features if st.predictor else ()
-    instance = instance_schema(features, st.settings.range_policy == "reject")
+    features = state.predictor.manifest.features if state.predictor else ()
+    instance = instance_schema(features, state.settings.range_policy == "reject")
     batch = {
         "type": "object",
         "title": "Batch",
@@ -206,7 +206,7 @@ def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/Instance"},
                 "minItems": 1,
-                "maxItems": st.settings.max_batch,
+                "maxItems": state.settings.max_batch,
             }
         },
     }
@@ -226,7 +226,7 @@ def _openapi(app: FastAPI, st: AppState) -> dict[str, Any]:
             }
         },
     }
-    if not st.auth.enabled:
+    if not state.auth.enabled:
         _without_security(schema)
     app.openapi_schema = schema
     return schema

@@ -35,21 +35,21 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 async def predict(
-    st: AppState, headers: Mapping[str, str], chunks: AsyncIterator[bytes], request_id: str, started: float
+    state: AppState, headers: Mapping[str, str], chunks: AsyncIterator[bytes], request_id: str, started: float
 ) -> bytes:
     """Answer one /predict request: JSON bytes of a 200, or a ServiceError naming what was wrong.
 
     The API key is checked before, by the route's declared dependency or by `PredictEndpoint`."""
-    predictor, validator, log = st.predictor, st.validator, st.log
+    predictor, validator, log = state.predictor, state.validator, state.log
     if predictor is None or validator is None or log is None:
         raise NotReady("the model is not loaded yet")
-    payload = parse(await read_body(headers, chunks, st.settings.max_body_bytes))
-    instances, batch, echo = split_instances(payload, validator.names, st.settings.max_batch)
+    payload = parse(await read_body(headers, chunks, state.settings.max_body_bytes))
+    instances, batch, echo = split_instances(payload, validator.names, state.settings.max_batch)
     checked = (
         check_instances(validator, instances, ("body", "instances")) if batch else validator.check(instances, ("body",))
     )
     outputs = await predictor.predict(checked.rows)
-    st.count_predictions(len(outputs))
+    state.count_predictions(len(outputs))
     if batch:
         body: dict[str, Any] = {"predictions": outputs, "count": len(outputs)}
         logged_in, logged_out = batch_inputs(validator.names, instances), batch_outputs(outputs)
@@ -62,7 +62,7 @@ async def predict(
         body["warnings"] = checked.warnings
     latency_ms = (time.perf_counter() - started) * 1000
     row = LogRecord(request_id, predictor.version, logged_in, logged_out, latency_ms, time.time())
-    await log.record(row, st.settings.request_timeout_s)
+    await log.record(row, state.settings.request_timeout_s)
     return orjson.dumps(body)
 
 

@@ -59,11 +59,11 @@ def _json(content: Any, status: int = 200) -> Response:
 @router.get("/", summary="What this API is, with links")
 async def index(request: Request) -> dict[str, Any]:
     """A short description of the API and its routes."""
-    st = _state(request)
+    state = _state(request)
     return {
         "name": "modelship",
         "description": "Predictions from a versioned scikit-learn model; every answer is logged to PostgreSQL.",
-        "model_version": st.model_version,
+        "model_version": state.model_version,
         "endpoints": _endpoints(request.app.routes),
         "docs": "/docs",
         "openapi": "/openapi.json",
@@ -90,22 +90,22 @@ async def health() -> Response:
 @router.get("/ready", response_model=ReadyResponse, responses={503: {"model": ReadyResponse}}, summary="Readiness")
 async def ready(request: Request) -> Response:
     """Readiness: 200 once the model is loaded and the prediction log can accept records."""
-    st = _state(request)
+    state = _state(request)
     checks = {
-        "model_loaded": st.predictor is not None,
-        "log_accepting": bool(st.log and st.log.accepting),
-        "database_reachable": bool(st.log and st.log.db_ok),
+        "model_loaded": state.predictor is not None,
+        "log_accepting": bool(state.log and state.log.accepting),
+        "database_reachable": bool(state.log and state.log.db_ok),
     }
-    reasons = [*st.problems]
+    reasons = [*state.problems]
     if not checks["model_loaded"]:
         reasons.append("the model is not loaded yet")
-    if not checks["log_accepting"] and st.log is not None:
-        reasons.append(f"the prediction log cannot accept records: {st.log.unavailable_reason()}")
+    if not checks["log_accepting"] and state.log is not None:
+        reasons.append(f"the prediction log cannot accept records: {state.log.unavailable_reason()}")
     ok = checks["model_loaded"] and checks["log_accepting"]
     body = {
         "status": "ready" if ok else "not_ready",
-        "model_version": st.model_version,
-        "engine": st.predictor.engine_name if st.predictor else None,
+        "model_version": state.model_version,
+        "engine": state.predictor.engine_name if state.predictor else None,
         "checks": checks,
         "reasons": reasons,
     }
@@ -117,10 +117,10 @@ async def ready(request: Request) -> Response:
 )
 async def model_manifest(request: Request) -> Response:
     """The manifest of the loaded model: version, features with units and ranges, metrics, provenance."""
-    st = _state(request)
-    if st.predictor is None:
+    state = _state(request)
+    if state.predictor is None:
         raise NotReady("the model is not loaded yet")
-    return _json(st.predictor.manifest.to_dict())
+    return _json(state.predictor.manifest.to_dict())
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
@@ -142,11 +142,11 @@ async def predictions(
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only ids below this")] = None,
 ) -> Response:
     """Logged predictions, newest first; follow `next_before` for older pages."""
-    st = _state(request)
-    if st.log is None:
+    state = _state(request)
+    if state.log is None:
         raise NotReady("the prediction log is not open yet")
     try:
-        async with st.log.pool.connection(timeout=2) as conn:
+        async with state.log.pool.connection(timeout=2) as conn:
             rows = await db.list_predictions(conn, limit, before)
     except DB_ERRORS as exc:
         raise DatabaseUnavailable(f"the prediction log database is unreachable ({type(exc).__name__})") from None

@@ -113,9 +113,9 @@ async def server_live() -> Response:
 @router.get("/health/ready", responses={503: {"model": ModelReady}}, response_model=ModelReady, summary="Server ready")
 async def server_ready(request: Request) -> Response:
     """Readiness: the model is loaded and the prediction log accepts records, as GET /ready."""
-    st = _state(request)
-    ok = st.predictor is not None and bool(st.log and st.log.accepting)
-    return _json({"name": st.predictor.manifest.name if st.predictor else "", "ready": ok}, 200 if ok else 503)
+    state = _state(request)
+    ok = state.predictor is not None and bool(state.log and state.log.accepting)
+    return _json({"name": state.predictor.manifest.name if state.predictor else "", "ready": ok}, 200 if ok else 503)
 
 
 @router.get("/models/{name}", dependencies=READ, response_model=MetadataModel, responses=ERRORS,
@@ -164,9 +164,9 @@ def _metadata(request: Request, name: str, version: str | None) -> Response:
 
 
 def _ready(request: Request, name: str, version: str | None) -> Response:
-    st = _state(request)
-    predictor = _loaded(st, name, version)
-    ok = bool(st.log and st.log.accepting)
+    state = _state(request)
+    predictor = _loaded(state, name, version)
+    ok = bool(state.log and state.log.accepting)
     return _json({"name": predictor.manifest.name, "ready": ok}, 200 if ok else 503)
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from service.errors import InvalidInput
+from service.predict_endpoint import parse
 from tests.conftest import SEED_REQUESTS
 
 
@@ -256,3 +258,23 @@ def test_fastapi_route_and_asgi_fast_path_answer_alike(pg_url: str, house_artifa
         ok.pop("request_id")
         answers.append((ok, bad.status_code, bad.json(), wrong_type.status_code, wrong_type.json()))
     assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b'{"instances": [{"size": 1, "bedrooms": 2}, {"size": 1, "size": 2}]}', id="in-a-batch"),
+        pytest.param(b'{"size": 1, "size": 2, "note": "\\u003a"}', id="an-escaped-colon-elsewhere"),
+        pytest.param(b'{"size": 1, "\\u0073ize": 2}', id="spelt-with-an-escape"),
+        pytest.param(b'{"size": 1, "size": 123456789012345678901234567890}', id="beside-a-128-bit-integer"),
+        pytest.param(b'{"a": ' * 300 + b'{"size": 1, "size": 2}' + b"}" * 300, id="deeper-than-orjson-encodes"),
+    ],
+)
+def test_every_repeated_key_is_found(body: bytes) -> None:
+    with pytest.raises(InvalidInput, match="appears more than once"):
+        parse(body)
+
+
+@pytest.mark.parametrize("body", [b'{"note": "a:b", "size": 1}', b'{"note": "\\u003a", "size": 1}', b"[1, 2]"])
+def test_colons_inside_strings_are_not_repeated_keys(body: bytes) -> None:
+    assert parse(body)

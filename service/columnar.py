@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -32,31 +33,39 @@ def check_instances(validator: InstanceValidator, instances: list[Any], loc: tup
     if matrix is not None:
         with contextlib.suppress(InvalidInput):
             if not check_matrix(validator, matrix, lambda i, field: (*loc, i, field)):
-                return Checked(matrix.tolist(), [])
+                return Checked(matrix, [])
     return validator.check(instances, loc)
 
 
 def _matrix_of(validator: InstanceValidator, instances: list[Any]) -> np.ndarray | None:
-    names, keys = validator.names, validator.name_set
-    if not all(type(i) is dict and i.keys() == keys for i in instances):
+    # map() over C callables: no Python frame per instance or per value. An object holds exactly the
+    # features when it has as many keys and each feature is among them (the getter raises otherwise).
+    width = len(validator.names)
+    if set(map(type, instances)) != _DICT or set(map(len, instances)) != {width}:
         return None
-    values = [i[n] for i in instances for n in names]
+    try:
+        values = list(chain.from_iterable(map(validator.row_of, instances)))
+    except KeyError:
+        return None
     if not set(map(type, values)) <= _NUMBERS:  # bool is not int here: True must not pass as 1
         return None
     try:
-        return np.array(values, dtype=np.float64).reshape(len(instances), len(names))
+        return np.array(values, dtype=np.float64).reshape(len(instances), width)
     except OverflowError:
         return None
 
 
+_DICT = frozenset({dict})
 _NUMBERS = frozenset({int, float})
 
 
 def check_matrix(validator: InstanceValidator, matrix: np.ndarray, locate: Locate) -> list[str]:
     """Raise InvalidInput naming each bad (instance, field) of `matrix`; return the range warnings."""
+    finite = np.isfinite(matrix)
+    if finite.all() and not _any_integer_or_range_problem(validator, matrix):
+        return []  # the common case, in a few whole-matrix operations
     problems: list[tuple[int, int, str]] = []
     warnings: list[tuple[int, int, str]] = []
-    finite = np.isfinite(matrix)
     for i, j in np.argwhere(~finite)[:MAX_PROBLEMS].tolist():
         problems.append((i, j, f"must be a finite number, got {float(matrix[i, j])}"))
     for j, feature in enumerate(validator.features):
@@ -65,6 +74,13 @@ def check_matrix(validator: InstanceValidator, matrix: np.ndarray, locate: Locat
         problems.sort()
         raise _invalid(validator, problems, locate)
     return [f"{_field(locate(i, validator.names[j]))}: {text}" for i, j, text in sorted(warnings)]
+
+
+def _any_integer_or_range_problem(validator: InstanceValidator, matrix: np.ndarray) -> bool:
+    if ((matrix < validator.mins) | (matrix > validator.maxs)).any():
+        return True
+    integral = matrix[:, validator.integral]
+    return bool(integral.size and (integral != np.floor(integral)).any())
 
 
 def _check_column(

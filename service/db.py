@@ -24,6 +24,8 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from service.validation import values_in_order
+
 logger = logging.getLogger("modelship.db")
 MIGRATION_LOCK = 7_461_726_353  # any constant: serialises migrations across replicas
 
@@ -62,7 +64,7 @@ class LogRecord:
 
 def batch_inputs(names: list[str], instances: list[dict[str, Any]]) -> str:
     """A validated /predict batch as stored: the client's values, in rows in feature order."""
-    rows = [[instance[name] for name in names] for instance in instances]
+    rows = list(map(values_in_order(names), instances))  # tuples, which orjson writes as arrays
     return orjson.dumps({"protocol": "predict", "features": names, "instances": rows}).decode()
 
 

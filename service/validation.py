@@ -7,9 +7,12 @@ and its messages say which field, what was wrong and what is allowed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from model.manifest import ManifestFeature
 from service.errors import InvalidInput, detail, summary
@@ -17,7 +20,7 @@ from service.errors import InvalidInput, detail, summary
 
 @dataclass
 class Checked:
-    rows: list[list[float]]
+    rows: np.ndarray | list[list[float]]  # in feature order; a clean batch stays one float64 matrix
     warnings: list[str]
 
 
@@ -27,6 +30,11 @@ class InstanceValidator:
         self.names = [f.name for f in self.features]
         self.name_set = frozenset(self.names)
         self.reject_out_of_range = range_policy == "reject"
+        # For the column-wise checks of a batch (service.columnar): one row of the matrix each.
+        self.mins = np.array([f.min for f in self.features], dtype=np.float64)
+        self.maxs = np.array([f.max for f in self.features], dtype=np.float64)
+        self.integral = np.array([f.type == "integer" for f in self.features])
+        self.row_of = values_in_order(self.names)
 
     def check(self, instances: list[Any], loc: tuple[Any, ...]) -> Checked:
         rows: list[list[float]] = []
@@ -91,6 +99,14 @@ class InstanceValidator:
             else:
                 warnings.append(f"{'.'.join(map(str, loc[1:]))}: {message}")
         return number
+
+
+def values_in_order(names: Sequence[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A C-level getter of one instance's values in the order of `names` (a KeyError when one is missing)."""
+    if len(names) == 1:  # itemgetter of one key returns the value, not a 1-tuple
+        only = names[0]
+        return lambda instance: (instance[only],)
+    return operator.itemgetter(*names)
 
 
 class _Missing:

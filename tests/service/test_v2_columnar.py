@@ -26,7 +26,7 @@ def answer(check: Any, instances: list[Any]) -> tuple[str, Any]:
         checked: Checked = check(instances, ("body", "instances"))
     except InvalidInput as exc:
         return "error", (exc.message, exc.details)
-    return "ok", (checked.rows, checked.warnings)
+    return "ok", (np.asarray(checked.rows, dtype=np.float64).tolist(), checked.warnings)
 
 
 def batch(rng: random.Random, n: int, hostile: float) -> list[Any]:
@@ -67,3 +67,11 @@ def test_check_matrix_names_instance_and_field_and_caps_the_details() -> None:
     assert {"loc": ["body", "instances", 7, "bedrooms"], "field": "instances.7.bedrooms",
             "problem": "must be an integer, got 2.5"} in details  # fmt: skip
     assert len(details) == 20 and caught.value.message.startswith("21+ problems")
+
+
+@pytest.mark.parametrize("policy", ["reject", "flag"])
+def test_a_model_of_one_feature_is_checked_column_wise_too(policy: str) -> None:
+    validator = InstanceValidator(FEATURES[:1], policy)
+    column_wise = lambda i, loc: check_instances(validator, i, loc)  # noqa: E731
+    for instances in ([{"size": 1.5}, {"size": 3}], [{"size": 9_999}], [{"size": True}], [{"size": 1, "age": 2}]):
+        assert answer(column_wise, instances) == answer(validator.check, instances)

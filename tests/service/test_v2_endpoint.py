@@ -171,7 +171,10 @@ def rows(n: int, seed: int) -> np.ndarray:
     return np.column_stack([rng.uniform(500, 3500, n), rng.integers(1, 6, n), rng.integers(0, 50, n)]).astype(float)
 
 
-def cases(pair: Pair) -> dict[str, tuple[str, str, bytes, dict[str, str]]]:
+Body = bytes | list[bytes]  # a list goes as Transfer-Encoding: chunked, with no Content-Length to check first
+
+
+def cases(pair: Pair) -> dict[str, tuple[str, str, Body, dict[str, str]]]:
     """name -> (method, path, body, headers)."""
     plain = f"/v2/models/{pair.name}/infer"
     versioned = f"/v2/models/{pair.name}/versions/{pair.version}/infer"
@@ -192,6 +195,8 @@ def cases(pair: Pair) -> dict[str, tuple[str, str, bytes, dict[str, str]]]:
         "not an inference request": ("POST", plain, b"[1, 2]", json_key),
         "wrong content type": ("POST", plain, matrix_body(rows(1, 1)), {"content-type": "text/plain", **PREDICT_KEY}),
         "body too large": ("POST", plain, b'{"inputs": [' + b" " * MAX_BODY + b"]}", json_key),
+        "body too large, chunked": ("POST", plain, [b'{"inputs": ['] + [b" " * 4096] * 20 + [b"]}"], json_key),
+        "100 rows, chunked": ("POST", plain, [matrix_body(rows(100, 6))], json_key),
         "out of range": ("POST", plain, matrix_body(out_of_range), json_key),
         "no key": ("POST", plain, matrix_body(rows(1, 1)), {"content-type": "application/json"}),
         "wrong key": (
@@ -221,9 +226,13 @@ class Answer:
     request_id: str
 
 
-def ask(side: Side, method: str, path: str, body: bytes, headers: dict[str, str], request_id: str) -> Answer:
+def ask(side: Side, method: str, path: str, body: Body, headers: dict[str, str], request_id: str) -> Answer:
     response = side.client.request(
-        method, path, content=body or None, headers={**headers, "x-request-id": request_id}, follow_redirects=False
+        method,
+        path,
+        content=iter(body) if isinstance(body, list) else body or None,
+        headers={**headers, "x-request-id": request_id},
+        follow_redirects=False,
     )
     assert response.headers["x-request-id"] == request_id
     compared = {k: response.headers[k] for k in COMPARED_HEADERS if k in response.headers}
@@ -267,6 +276,8 @@ def test_fast_path_and_fastapi_route_answer_byte_for_byte(pair: Pair) -> None:
         "bad json": 400,
         "wrong content type": 415,
         "body too large": 413,
+        "body too large, chunked": 413,
+        "100 rows, chunked": 200,
         "no key": 401,
         "wrong key": 401,
         "key without the predict scope": 403,

@@ -9,6 +9,7 @@ differs (the log keeps one row per id), so it is the one thing replaced before c
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,7 +29,7 @@ from service.app import create_app
 from service.predict_endpoint import PredictEndpoint
 from service.settings import Settings
 from service.state import AppState
-from service.v2_endpoint import INFER, INFER_VERSION, V2InferEndpoint, match
+from service.v2_endpoint import INFER, INFER_VERSION, V2InferEndpoint, infer_route, match
 
 FAST_PATHS = (PredictEndpoint, V2InferEndpoint)
 KEYS = "writer predict s3cret-predict\nreader read s3cret-read\n"
@@ -345,3 +346,17 @@ def _access_lines(side: Side) -> list[tuple[str, int]]:
     side.state.access_log.flush()
     entries = [orjson.loads(line) for line in side.access_log.getvalue().splitlines()]
     return [(e["route"], e["status"]) for e in entries if e["method"] == "POST" and e["route"].startswith("/v2/")]
+
+
+def test_the_fast_path_takes_its_routes_and_scopes_from_the_fastapi_routes() -> None:
+    """Start-up fails, instead of serving unchecked, if the routes it stands in for are renamed or gone."""
+    from fastapi import FastAPI
+
+    from service.v2 import router
+
+    app = FastAPI()
+    app.include_router(router)
+    assert infer_route(app.routes, INFER).scopes == infer_route(app.routes, INFER_VERSION).scopes == ("predict",)
+    assert infer_route(app.routes, INFER).route.path == INFER
+    with pytest.raises(LookupError, match=re.escape(f"no route POST {INFER}")):
+        infer_route(FastAPI().routes, INFER)

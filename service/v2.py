@@ -11,7 +11,7 @@ or version that is not loaded.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from importlib import metadata
 from typing import Any
 
@@ -53,13 +53,18 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content, option=NUMPY), status_code=status, media_type="application/json")
 
 
-def error_response(exc: ServiceError) -> Response:
-    """The spec's error object; a 422 of the shared validation is the spec's 400 here."""
+def error_body(exc: ServiceError) -> tuple[int, bytes]:
+    """The spec's status and error object; a 422 of the shared validation is the spec's 400 here."""
     body: dict[str, Any] = {"error": exc.message}
     if exc.details:
         body["details"] = exc.details
-    status = 400 if exc.status == 422 else exc.status
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=exc.headers)
+    return 400 if exc.status == 422 else exc.status, orjson.dumps(body)
+
+
+def error_response(exc: ServiceError) -> Response:
+    """`error_body` as a FastAPI response, with the error's headers (WWW-Authenticate, Retry-After)."""
+    status, body = error_body(exc)
+    return Response(body, status_code=status, media_type="application/json", headers=exc.headers)
 
 
 class V2Route(APIRoute):
@@ -172,7 +177,8 @@ def _ready(request: Request, name: str, version: str | None) -> Response:
 
 async def _infer_route(request: Request, name: str, version: str | None) -> Response:
     started = time.perf_counter()
-    body = await infer(_state(request), request.headers, request, name, version, started)
+    request_id: str = request.scope["state"]["request_id"]
+    body = await infer(_state(request), request.headers, request.stream(), name, version, request_id, started)
     return Response(body, media_type="application/json")
 
 
@@ -198,20 +204,26 @@ def _output_specs(predictor: ModelRunner) -> dict[str, tuple[str, list[int]]]:
 
 
 async def infer(
-    state: AppState, headers: Mapping[str, str], request: Request, name: str, version: str | None, started: float
+    state: AppState,
+    headers: Mapping[str, str],
+    chunks: AsyncIterator[bytes],
+    name: str,
+    version: str | None,
+    request_id: str,
+    started: float,
 ) -> bytes:
     """Answer one infer request: JSON bytes of a 200, or a ServiceError naming what was wrong.
 
-    The API key is checked before, by the route's declared dependency."""
+    The FastAPI routes and `V2InferEndpoint` (service/v2_endpoint.py) both call this. The API key is
+    checked before, by the route's declared dependency or by the endpoint with the same scopes."""
     predictor, validator, log = _loaded(state, name, version), state.validator, state.log
     if validator is None or log is None:
         raise NotReady("the prediction log is not open yet")
-    payload, binary = await _read(state, headers, request)
+    payload, binary = await _read(state, headers, chunks)
     asked = decode(payload, binary, validator.names, state.settings.max_batch)
     warnings = check_matrix(validator, asked.matrix, lambda i, field: ("body", "instances", i, field))
     outputs = _outputs(predictor, predictor.compute(asked.matrix), asked.outputs)
     state.count_predictions(len(asked.matrix))
-    request_id: str = request.scope["state"]["request_id"]
     parameters: dict[str, Any] = {"request_id": request_id}
     if warnings:
         parameters["warnings"] = "; ".join(warnings)
@@ -226,13 +238,14 @@ async def infer(
     return orjson.dumps(answer, option=NUMPY)
 
 
-async def _read(state: AppState, headers: Mapping[str, str], request: Request) -> tuple[Any, memoryview | None]:
+async def _read(
+    state: AppState, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
+) -> tuple[Any, memoryview | None]:
     # tritonclient sends no Content-Type at all, and binary tensors as application/octet-stream.
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in JSON_MEDIA and not media.endswith("+json"):
         raise UnsupportedMediaType(f"Content-Type must be application/json, got {media!r}")
-    body = await read_body({**headers, "content-type": "application/json"}, request.stream(),
-                           state.settings.max_body_bytes)  # fmt: skip
+    body = await read_body({**headers, "content-type": "application/json"}, chunks, state.settings.max_body_bytes)
     header_length = headers.get("inference-header-content-length")
     if header_length is None:
         return parse(body), None

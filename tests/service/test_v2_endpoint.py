@@ -1,0 +1,362 @@
+"""v2 infer's pure-ASGI fast path answers byte for byte as the FastAPI routes it stands in for.
+
+Two apps on the same settings and the same Postgres: one as built (`V2InferEndpoint` answers infer),
+one without the fast paths (FastAPI's `V2Route` answers). Each case goes to both; status, body,
+headers, the prediction-log row, the metrics and the access-log lines must agree. The request id
+differs (the log keeps one row per id), so it is the one thing replaced before comparing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from starlette.routing import compile_path
+
+from model.artifact import load_model
+from service.app import create_app
+from service.predict_endpoint import PredictEndpoint
+from service.settings import Settings
+from service.state import AppState
+from service.v2_endpoint import INFER, INFER_VERSION, V2InferEndpoint, infer_route, match
+
+FAST_PATHS = (PredictEndpoint, V2InferEndpoint)
+KEYS = "writer predict s3cret-predict\nreader read s3cret-read\n"
+PREDICT_KEY = {"x-api-key": "s3cret-predict"}
+MAX_BODY = 64 * 1024
+COMPARED_HEADERS = ("content-type", "content-length", "www-authenticate", "retry-after", "allow", "location")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/models/m/infer",
+        "/v2/models/m/versions/1/infer",
+        "/v2/models/versions/versions/x/infer",
+        "/v2/models/m%2Fx/infer",
+        "/v2/models/a.b-c_d/versions/v:1/infer",
+        "/v2/models/infer",
+        "/v2/models//infer",
+        "/v2/models/m/infer/",
+        "/v2/models/m/x/infer",
+        "/v2/models/m/versions//infer",
+        "/v2/models//versions/1/infer",
+        "/v2/models/m/versions/1/2/infer",
+        "/v2/models/m/versions/infer",
+        "/v2/models/m/version/1/infer",
+        "/v2/models/m/ready",
+        "/v2/models/m",
+        "/predict",
+        "/v2/models/m/inferx",
+        "/v2/models/m/versions/1/x/infer",
+    ],
+)
+def test_match_takes_exactly_the_paths_the_route_templates_take(path: str) -> None:
+    plain, versioned = compile_path(INFER)[0], compile_path(INFER_VERSION)[0]
+    if found := plain.match(path):
+        expected: tuple[str, str | None] | None = (found["name"], None)
+    elif found := versioned.match(path):
+        expected = (found["name"], found["version"])
+    else:
+        expected = None
+    assert match(path) == expected
+
+
+@dataclass
+class Side:
+    """One app, and what it wrote where the comparison reads it."""
+
+    client: TestClient
+    state: AppState
+    access_log: io.StringIO
+
+
+@dataclass
+class Pair:
+    fast: Side
+    route: Side
+    name: str
+    version: str
+    pg_url: str
+
+
+def _side(stack: ExitStack, settings: Settings, fast: bool) -> Side:
+    app = create_app(settings)
+    if not fast:  # the middleware stack is built on first use, so this leaves the FastAPI routes alone
+        app.user_middleware = [m for m in app.user_middleware if m.cls not in FAST_PATHS]
+    client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
+    state: AppState = app.state.modelship
+    assert state.access_log is not None
+    stream = io.StringIO()
+    state.access_log.stream = stream  # RequestContext writes through this very object
+    return Side(client, state, stream)
+
+
+@pytest.fixture(scope="module", params=["reject", "flag"])
+def pair(
+    request: pytest.FixtureRequest, pg_url: str, house_artifact: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    folder = tmp_path_factory.mktemp(f"v2fast-{request.param}")
+    (folder / "keys").write_text(KEYS)
+    _, manifest = load_model(house_artifact)
+    with ExitStack() as stack:
+        sides = [
+            _side(
+                stack,
+                Settings(
+                    model_dir=house_artifact,
+                    database_url=pg_url,
+                    data_dir=folder,
+                    spool_dir=folder / f"spool-{fast}",
+                    access_log=True,
+                    api_keys_file=folder / "keys",
+                    range_policy=request.param,
+                    max_body_bytes=MAX_BODY,
+                ),
+                fast,
+            )
+            for fast in (True, False)
+        ]
+        yield Pair(sides[0], sides[1], manifest.name, manifest.version, pg_url)
+
+
+def matrix_body(rows: np.ndarray, **extra: Any) -> bytes:
+    tensor = {"name": "input", "shape": list(rows.shape), "datatype": "FP64", "data": rows.reshape(-1).tolist()}
+    return orjson.dumps({"inputs": [tensor], **extra})
+
+
+def per_feature_body(rows: np.ndarray) -> bytes:
+    columns = [
+        ("size", "FP32", rows[:, 0].tolist()),
+        ("bedrooms", "INT64", rows[:, 1].astype(int).tolist()),
+        ("age", "INT32", [[int(v)] for v in rows[:, 2]]),
+    ]
+    inputs = [
+        {"name": n, "datatype": t, "shape": [len(rows)] if n != "age" else [len(rows), 1], "data": d}
+        for n, t, d in columns
+    ]
+    return orjson.dumps({"id": "per-feature", "inputs": inputs, "outputs": [{"name": "prediction"}]})
+
+
+def binary_body(rows: np.ndarray) -> tuple[bytes, dict[str, str]]:
+    """Triton's binary tensor data extension, as tritonclient sends it: no Content-Type at all."""
+    raw = rows.astype("<f8").tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    )
+    return header + raw, {"inference-header-content-length": str(len(header))}
+
+
+def rows(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.uniform(500, 3500, n), rng.integers(1, 6, n), rng.integers(0, 50, n)]).astype(float)
+
+
+Body = bytes | list[bytes]  # a list goes as Transfer-Encoding: chunked, with no Content-Length to check first
+
+
+def cases(pair: Pair) -> dict[str, tuple[str, str, Body, dict[str, str]]]:
+    """name -> (method, path, body, headers)."""
+    plain = f"/v2/models/{pair.name}/infer"
+    versioned = f"/v2/models/{pair.name}/versions/{pair.version}/infer"
+    json_key = {"content-type": "application/json", **PREDICT_KEY}
+    out_of_range = rows(3, 9)
+    out_of_range[1, 0] = 1e9
+    binary, binary_headers = binary_body(rows(5, 4))
+    return {
+        "one row": ("POST", plain, matrix_body(rows(1, 1)), json_key),
+        "100 rows": ("POST", plain, matrix_body(rows(100, 2), id="batch"), json_key),
+        "100 rows, one tensor per feature": ("POST", plain, per_feature_body(rows(100, 3)), json_key),
+        "100 rows, named version": ("POST", versioned, matrix_body(rows(100, 5)), json_key),
+        "binary tensors, no content type": ("POST", plain, binary, {**binary_headers, **PREDICT_KEY}),
+        "wrong model name": ("POST", "/v2/models/other/infer", matrix_body(rows(1, 1)), json_key),
+        "wrong version": ("POST", f"/v2/models/{pair.name}/versions/v0/infer", matrix_body(rows(1, 1)), json_key),
+        "bad json": ("POST", plain, b'{"inputs": [', json_key),
+        "empty body": ("POST", plain, b"", json_key),
+        "not an inference request": ("POST", plain, b"[1, 2]", json_key),
+        "wrong content type": ("POST", plain, matrix_body(rows(1, 1)), {"content-type": "text/plain", **PREDICT_KEY}),
+        "body too large": ("POST", plain, b'{"inputs": [' + b" " * MAX_BODY + b"]}", json_key),
+        "body too large, chunked": ("POST", plain, [b'{"inputs": ['] + [b" " * 4096] * 20 + [b"]}"], json_key),
+        "100 rows, chunked": ("POST", plain, [matrix_body(rows(100, 6))], json_key),
+        "out of range": ("POST", plain, matrix_body(out_of_range), json_key),
+        "no key": ("POST", plain, matrix_body(rows(1, 1)), {"content-type": "application/json"}),
+        "wrong key": (
+            "POST",
+            plain,
+            matrix_body(rows(1, 1)),
+            {"content-type": "application/json", "x-api-key": "nope"},
+        ),
+        "key without the predict scope": (
+            "POST",
+            versioned,
+            matrix_body(rows(1, 1)),
+            {"content-type": "application/json", "authorization": "Bearer s3cret-read"},
+        ),
+        "no key, wrong model": ("POST", "/v2/models/other/infer", b"{}", {"content-type": "application/json"}),
+        "GET on infer": ("GET", plain, b"", PREDICT_KEY),
+        "empty name": ("POST", "/v2/models//infer", b"{}", json_key),
+        "trailing slash": ("POST", plain + "/", b"{}", json_key),
+    }
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    request_id: str
+
+
+def ask(side: Side, method: str, path: str, body: Body, headers: dict[str, str], request_id: str) -> Answer:
+    response = side.client.request(
+        method,
+        path,
+        content=iter(body) if isinstance(body, list) else body or None,
+        headers={**headers, "x-request-id": request_id},
+        follow_redirects=False,
+    )
+    assert response.headers["x-request-id"] == request_id
+    compared = {k: response.headers[k] for k in COMPARED_HEADERS if k in response.headers}
+    return Answer(response.status_code, response.content.replace(request_id.encode(), b"<id>"), compared, request_id)
+
+
+def log_rows(pg_url: str, request_ids: list[str]) -> dict[str, tuple[Any, ...]]:
+    with psycopg.connect(pg_url) as conn:
+        found = conn.execute(
+            "SELECT request_id, model_version, inputs, outputs FROM predictions WHERE request_id = ANY(%s)",
+            (request_ids,),
+        ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in found}
+
+
+def layers(side: Side) -> list[type]:
+    """The ASGI apps a request passes through, outermost first (built by the first request)."""
+    found, app = [], getattr(side.client.app, "middleware_stack", None)
+    while app is not None:
+        found.append(type(app))
+        app = getattr(app, "app", None)
+    return found
+
+
+def test_fast_path_and_fastapi_route_answer_byte_for_byte(pair: Pair) -> None:
+    assert V2InferEndpoint in layers(pair.fast) and V2InferEndpoint not in layers(pair.route)
+    token = uuid.uuid4().hex[:12]
+    answers: dict[str, tuple[Answer, Answer]] = {}
+    for case, (method, path, body, headers) in cases(pair).items():
+        fast, route = (
+            ask(side, method, path, body, headers, f"{_slug(case)}-{tag}-{token}")
+            for side, tag in ((pair.fast, "fast"), (pair.route, "slow"))  # one length: Content-Length compares
+        )
+        assert (fast.status, fast.body, fast.headers) == (route.status, route.body, route.headers), case
+        answers[case] = (fast, route)
+    expected = {
+        "one row": 200,
+        "100 rows": 200,
+        "100 rows, one tensor per feature": 200,
+        "100 rows, named version": 200,
+        "binary tensors, no content type": 200,
+        "wrong model name": 404,
+        "wrong version": 404,
+        "bad json": 400,
+        "empty body": 400,
+        "not an inference request": 400,
+        "wrong content type": 415,
+        "body too large": 413,
+        "body too large, chunked": 413,
+        "100 rows, chunked": 200,
+        "no key": 401,
+        "wrong key": 401,
+        "key without the predict scope": 403,
+        "no key, wrong model": 401,
+        "GET on infer": 405,
+        "empty name": 404,
+        "trailing slash": 307,
+        "out of range": 400 if pair.fast.state.settings.range_policy == "reject" else 200,
+    }
+    assert {case: fast.status for case, (fast, _) in answers.items()} == expected
+    assert orjson.loads(answers["wrong version"][0].body)["error"].endswith(f"version {pair.version!r}")
+    assert answers["no key"][0].headers["www-authenticate"] == 'Bearer realm="modelship"'
+    if answers["out of range"][0].status == 200:
+        assert "outside the range" in orjson.loads(answers["out of range"][0].body)["parameters"]["warnings"]
+    _assert_same_log_rows(pair, list(answers.values()))
+
+
+def _slug(case: str) -> str:
+    """A case name as a request id may spell it (RequestContext's [A-Za-z0-9._:-])."""
+    return "".join(c if c.isalnum() else "_" for c in case)[:60]
+
+
+def _assert_same_log_rows(pair: Pair, answers: list[tuple[Answer, Answer]]) -> None:
+    logged = log_rows(pair.pg_url, [a.request_id for both in answers for a in both])
+    for fast, route in answers:
+        assert (fast.request_id in logged) == (route.request_id in logged) == (fast.status == 200), fast.request_id
+        assert logged.get(fast.request_id) == logged.get(route.request_id), fast.request_id
+
+
+def test_metrics_and_access_log_label_infer_by_its_route_template(pair: Pair) -> None:
+    body = matrix_body(rows(2, 7))
+    headers = {"content-type": "application/json", **PREDICT_KEY}
+    for side in (pair.fast, pair.route):
+        for path in (
+            f"/v2/models/{pair.name}/infer",
+            f"/v2/models/{pair.name}/versions/{pair.version}/infer",
+            "/v2/models/other/infer",
+        ):
+            assert side.client.post(path, content=body, headers=headers).status_code in (200, 404)
+    metrics = [_v2_request_counts(side.client.get("/metrics").text) for side in (pair.fast, pair.route)]
+    assert metrics[0] == metrics[1]
+    assert {route for route, _ in metrics[0]} == {INFER, INFER_VERSION}
+    logs = [_access_lines(side) for side in (pair.fast, pair.route)]
+    assert logs[0] == logs[1] and logs[0][-3:] == [(INFER, 200), (INFER_VERSION, 200), (INFER, 404)]
+
+
+def _v2_request_counts(text: str) -> dict[tuple[str, str], float]:
+    """(route label, status) -> count of the POST v2 request counters in a Prometheus scrape."""
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("modelship_http_requests_total{") and 'method="POST"' in line and "/v2/" in line:
+            labels, value = line.rsplit(" ", 1)
+            parsed = dict(part.split("=", 1) for part in labels[labels.index("{") + 1 : -1].split(","))
+            counts[(parsed["route"].strip('"'), parsed["status"].strip('"'))] = float(value)
+    return counts
+
+
+def _access_lines(side: Side) -> list[tuple[str, int]]:
+    assert side.state.access_log is not None
+    side.state.access_log.flush()
+    entries = [orjson.loads(line) for line in side.access_log.getvalue().splitlines()]
+    return [(e["route"], e["status"]) for e in entries if e["method"] == "POST" and e["route"].startswith("/v2/")]
+
+
+def test_the_fast_path_takes_its_routes_and_scopes_from_the_fastapi_routes() -> None:
+    """Start-up fails, instead of serving unchecked, if the routes it stands in for are renamed or gone."""
+    from fastapi import FastAPI
+
+    from service.v2 import router
+
+    app = FastAPI()
+    app.include_router(router)
+    assert infer_route(app.routes, INFER).scopes == infer_route(app.routes, INFER_VERSION).scopes == ("predict",)
+    assert infer_route(app.routes, INFER).route.path == INFER
+    with pytest.raises(LookupError, match=re.escape(f"no route POST {INFER}")):
+        infer_route(FastAPI().routes, INFER)

@@ -18,10 +18,10 @@ import random
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from fastapi import FastAPI
@@ -53,7 +53,7 @@ async def call(app: FastAPI, path: str, body: bytes) -> int:
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         nonlocal status
         if message["type"] == "http.response.start":
             status = message["status"]
@@ -101,7 +101,8 @@ def build(model_dir: Path, database_url: str, folder: Path, fast: bool) -> FastA
                         spool_dir=folder / f"spool-{fast}", access_log=False)  # fmt: skip
     app = create_app(settings)
     if not fast:  # the stack is built on first use: this leaves the FastAPI routes, as before the fast paths
-        app.user_middleware = [m for m in app.user_middleware if m.cls not in (PredictEndpoint, V2InferEndpoint)]
+        fast_paths: tuple[object, ...] = (PredictEndpoint, V2InferEndpoint)
+        app.user_middleware = [m for m in app.user_middleware if cast(object, m.cls) not in fast_paths]
     return app
 
 

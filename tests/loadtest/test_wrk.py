@@ -51,9 +51,9 @@ class QuietServer(ThreadingHTTPServer):
         pass  # wrk resets its connections when it stops; that is not the server's failure
 
 
-def serve(answer: tuple[int, bytes]) -> Iterator[tuple[int, Counter[bytes]]]:
+def serve(answer: tuple[int, bytes], protocol: str = "HTTP/1.1") -> Iterator[tuple[int, Counter[bytes]]]:
     class Handler(Recorder):
-        pass
+        protocol_version = protocol  # HTTP/1.0: close after every answer, as gunicorn's sync workers do
 
     Handler.answer, Handler.seen = answer, Counter()
     server = QuietServer(("127.0.0.1", 0), Handler)
@@ -99,6 +99,13 @@ def test_the_script_cycles_every_body_unchanged(good: tuple[int, Counter[bytes]]
     wrk_sent = [seen[body] - 1 for body in BODIES]
     assert min(wrk_sent) > 0 and max(wrk_sent) - min(wrk_sent) <= CONNECTIONS + 2, seen
     assert sum(wrk_sent) >= result.answers
+
+
+def test_a_server_closing_every_connection_is_reconnected() -> None:
+    for port, seen in serve((200, b'{"prediction": 1.5}'), protocol="HTTP/1.0"):
+        result = load(port)
+        assert result.answers > 0 and result.errors == 0
+        assert sum(seen.values()) >= result.answers
 
 
 def test_a_server_answering_500_gives_errors_not_answers() -> None:

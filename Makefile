@@ -56,7 +56,7 @@ typecheck: venv ## mypy --strict on model, service, pipelines
 # `make rehearse` (the workflows end to end under act, about 15 min idle) and `make container-test` (image builds,
 # about 9 min, plus 5 min for the stand-in bases once per machine). `make test-all` runs everything.
 HEAVY := rehearsal or container
-test: venv lock-check prometheus lint typecheck scan ## The suite: lint, types, scan, unit, integration, e2e, v2 clients, alert drill, fault drills
+test: venv lock-check prometheus wrk lint typecheck scan ## The suite: lint, types, scan, unit, integration, e2e, v2 clients, alert drill, fault drills
 	$(PY) -m pytest -m "not ($(HEAVY))" $(PYTEST_ARGS)
 
 test-all: test rehearse container-test ## make test, then the rehearsal and the container tests
@@ -70,7 +70,7 @@ manifests: venv ## Render the Kubernetes objects of STACK (dev|staging|prod) to 
 loadtest: venv ## Locust SLO gate: make loadtest URL=http://... PROFILE=local
 	$(PY) -m loadtest --url $(URL) --profile $(PROFILE) --out reports/loadtest
 
-bench: venv ## Side-by-side benchmark of the service against baselines
+bench: venv wrk ## Side-by-side benchmark of the service against baselines
 	$(PY) -m loadtest.bench --out reports/bench $(if $(PEERS),--peers $(PEERS))
 
 clean: ## Remove generated files (keeps the virtualenv)
@@ -145,3 +145,8 @@ v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonc
 .PHONY: docs
 docs: venv ## Render the service settings table in README.md and docs/architecture.md from service/settings.py
 	$(PY) -m pipelines.devtools.settings_docs
+
+.PHONY: wrk
+wrk: ## Install Debian's wrk (the bench's load generator, as issue 12 measured) if missing; idempotent
+	@command -v wrk >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from loadtest.bench.harness import BenchSettings, run_bench
 from loadtest.bench.report import write_reports
+from loadtest.bench.wrk import wrk_binary
 
 CASE_KEYS = (
     "modelship-house", "modelship-iris", "modelship-batch", "seed-style", "naive-fastapi",
@@ -41,8 +42,25 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--peers", default="", help="comma-separated peers served beside modelship: kserve, mlserver")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each figure is the median")
+    parser.add_argument(
+        "--loadgen", choices=("wrk", "python"), default=None,
+        help="what drives the load: wrk (as issue 12 measured; the default when installed) or our Python generator",
+    )  # fmt: skip
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)}")
     return parser
+
+
+def choose_loadgen(requested: str | None, wrk_installed: bool) -> str | None:
+    """The requested generator, or wrk when it is installed; None when wrk is asked for and missing."""
+    if requested == "wrk" and not wrk_installed:
+        return None
+    if requested is None and not wrk_installed:
+        logging.getLogger(__name__).warning(
+            "wrk is not installed (`make wrk`): falling back to the Python load generator, which shares the cores "
+            "with the servers and lowers every figure, the fastest server's most"
+        )
+        return "python"
+    return requested or "wrk"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,11 +78,15 @@ def main(argv: list[str] | None = None) -> int:
         print("--service-env takes KEY=VALUE", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    loadgen = choose_loadgen(args.loadgen, wrk_binary() is not None)
+    if loadgen is None:
+        print("--loadgen wrk: wrk is not installed; run `make wrk` (Debian package wrk)", file=sys.stderr)
+        return 2
     settings = BenchSettings(
         out_dir=args.out, artifacts_dir=args.artifacts, duration_s=args.duration, warmup_s=args.warmup,
         connections=args.connections, workers=args.workers, cold_starts=args.cold_starts, only=only,
         service_env=tuple((key, value) for key, _, value in pairs), bytecode_cache=not args.no_bytecode_cache,
-        peers=peers, rounds=max(1, args.rounds),
+        peers=peers, rounds=max(1, args.rounds), loadgen=loadgen,
     )  # fmt: skip
     run = run_bench(settings)
     text, json_path, png_path = write_reports(run, args.out)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -44,6 +44,7 @@ class BenchSettings:
     bytecode_cache: bool = True  # see server_environment()
     peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/peers.py)
     rounds: int = 1  # interleaved rounds: every case once per round, medians reported
+    loadgen: str = "python"  # "wrk" (loadtest/bench/wrk.py, as issue 12 measured) or "python" (loadgen.py)
 
 
 @dataclass(frozen=True)
@@ -170,11 +171,7 @@ def run_case(case: Case, ctx: _Context) -> CaseResult:
         samples[phase] = (server.cpu_seconds(), pg.cpu_seconds())
 
     try:
-        load = run_load(
-            "127.0.0.1", server.port, case.workload.requests(server.port),
-            connections=settings.connections, warmup_s=settings.warmup_s, duration_s=settings.duration_s,
-            expect=case.workload.expect, on_window=on_window,
-        )  # fmt: skip
+        load = _drive(case, server.port, settings, on_window)
     finally:
         server.stop()  # graceful: the service drains its log queue before exiting
     answered = max(load.answers - load.errors, 1)
@@ -193,6 +190,23 @@ def run_case(case: Case, ctx: _Context) -> CaseResult:
         rows_logged=pg.rows(table) - rows_before if table else None,
         answered_total=load.answered_total,
     )
+
+
+def _drive(case: Case, port: int, settings: BenchSettings, on_window: Callable[[str], None]) -> LoadResult:
+    """The load, through the generator the settings name; both measure only the window after the warm-up."""
+    if settings.loadgen == "wrk":
+        from loadtest.bench.wrk import run_wrk
+
+        return run_wrk(
+            "127.0.0.1", port, case.workload.path, case.workload.bodies,
+            connections=settings.connections, warmup_s=settings.warmup_s, duration_s=settings.duration_s,
+            expect=case.workload.expect, on_window=on_window,
+        )  # fmt: skip
+    return run_load(
+        "127.0.0.1", port, case.workload.requests(port),
+        connections=settings.connections, warmup_s=settings.warmup_s, duration_s=settings.duration_s,
+        expect=case.workload.expect, on_window=on_window,
+    )  # fmt: skip
 
 
 def _check_before_timing(case: Case, server: RunningServer) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.bench.harness import BenchRun, CaseResult, machine
+from loadtest.bench.wrk import describe_loadgen
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _context_text(run: BenchRun) -> str:
         f"warm-up, medians of {settings.rounds} interleaved round(s), {settings.workers} uvicorn workers; "
         f"{box['cpus']} CPUs, load average (1/5/15 min) at the end "
         f"{box['load_average_1_5_15']}; models {', '.join(run.versions.values())}"
+        f"\nload generator: {describe_loadgen(settings.loadgen)}"
     )
 
 
@@ -178,6 +180,7 @@ def to_json(run: BenchRun, verdicts: list[dict[str, Any]]) -> dict[str, Any]:
         "machine": machine() | {"python": platform.python_version()},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in settings.items()},
         "model_versions": run.versions,
+        "loadgen": describe_loadgen(run.settings.loadgen),
         "results": results,
         "first_start_s": run.first_start_s,
         "cold_starts_s": run.cold_starts_s,

@@ -67,3 +67,29 @@ def test_service_reports_its_engine_and_answers_the_same_either_way(
     assert [a["prediction"] for a in native] == [b["prediction"] for b in reference]
     for a, b in zip(native, reference, strict=True):
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-6)
+
+
+def test_forest_engine_is_bitwise_scikit_learn_on_every_split_threshold(iris_artifact: Path) -> None:
+    """A row sitting exactly on a split goes left in both, and probabilities tie exactly where sklearn's do."""
+    estimator, manifest = load(iris_artifact)
+    engine = compile_engine(estimator, manifest.task, manifest.features)
+    assert engine is not None
+    trees = [tree.tree_ for tree in estimator.steps[-1][1].estimators_]
+    splits = [(int(f), t) for tree in trees for f, t in zip(tree.feature, tree.threshold, strict=True) if f >= 0]
+    rng = np.random.default_rng(7)
+    rows = rng.uniform([f.min for f in manifest.features], [f.max for f in manifest.features], (len(splits), 4))
+    for row, (feature, threshold) in zip(rows, splits, strict=True):
+        row[feature] = threshold
+    for batch in (rows[:1], rows[:16], rows):
+        assert np.array_equal(engine(batch), estimator.predict_proba(batch))
+
+
+def test_float32_at_most_keeps_the_float64_comparison() -> None:
+    from service.engines import _float32_at_most
+
+    below = np.float32(2.5)
+    above = np.nextafter(below, np.float32(np.inf))
+    thresholds = np.array([2.5, (float(below) + float(above)) / 2, float(above) - 1e-12, 1e300, -2.0])
+    at_most = _float32_at_most(thresholds)
+    for x in (below, above, np.float32(-2.0), np.float32(3.4e38)):
+        assert ((x <= at_most) == (x.astype(np.float64) <= thresholds)).all()

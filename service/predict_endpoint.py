@@ -88,13 +88,22 @@ class PredictEndpoint:
             body = await predict(self.state, headers, _chunks(receive), scope["state"]["request_id"], started)
             status, extra = 200, JSON_HEADERS
         except ServiceError as exc:
-            status, body = exc.status, orjson.dumps(exc.body())
-            extra = JSON_HEADERS + [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+            status, body, extra = exc.status, orjson.dumps(exc.body()), error_headers(exc)
         except _Disconnected:
             return
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*extra, (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, status, body, extra)
+
+
+def error_headers(exc: ServiceError) -> list[tuple[bytes, bytes]]:
+    """A JSON error's headers: the content type, and the error's own (WWW-Authenticate, Retry-After)."""
+    return JSON_HEADERS + [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+
+
+async def respond(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """A whole answer of a fast-path endpoint: its head with Content-Length, then its body."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 class _Disconnected(Exception):

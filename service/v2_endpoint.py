@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.auth import scopes_of
 from service.errors import ServiceError
-from service.predict_endpoint import JSON_HEADERS, _chunks, _Disconnected
+from service.predict_endpoint import JSON_HEADERS, _chunks, _Disconnected, error_headers, respond
 from service.state import AppState
 from service.v2 import error_body, infer
 
@@ -87,10 +87,7 @@ class V2InferEndpoint:
             body = await infer(self.state, headers, _chunks(receive), name, version, request_id, started)
             status, extra = 200, JSON_HEADERS
         except ServiceError as exc:
-            status, body = error_body(exc)
-            extra = JSON_HEADERS + [(k.lower().encode(), v.encode()) for k, v in (exc.headers or {}).items()]
+            (status, body), extra = error_body(exc), error_headers(exc)
         except _Disconnected:
             return
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*extra, (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        await respond(send, status, body, extra)

@@ -125,12 +125,27 @@ def require_scope(scope: str) -> params.Security:
     return params.Security(_check_key, scopes=[scope])
 
 
-def declared_scopes(routes: Sequence[BaseRoute], method: str, path: str) -> tuple[str, ...]:
-    """The scopes the route `method path` declares with `require_scope`: what the ASGI fast path enforces."""
+@dataclass(frozen=True)
+class DeclaredRoute:
+    """A FastAPI route as an ASGI fast path answering for it needs it: the route and its declared scopes."""
+
+    route: Any  # what a fast path sets as scope["route"], where RequestContext reads the metrics label
+    scopes: tuple[str, ...]
+
+
+def declared_route(routes: Sequence[BaseRoute], method: str, path: str) -> DeclaredRoute:
+    """The route `method path` and the scopes it declares with `require_scope`: what a fast path enforces.
+
+    A LookupError at start-up when the routes no longer have it."""
     for route in iter_route_contexts(routes):
         if route.path == path and method in (route.methods or ()):
-            return scopes_of(route)
+            return DeclaredRoute(route.original_route, scopes_of(route))
     raise LookupError(f"no route {method} {path}")
+
+
+def declared_scopes(routes: Sequence[BaseRoute], method: str, path: str) -> tuple[str, ...]:
+    """The scopes the route `method path` declares (`declared_route`)."""
+    return declared_route(routes, method, path).scopes
 
 
 def scopes_of(route: Any) -> tuple[str, ...]:

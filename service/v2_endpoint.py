@@ -3,7 +3,7 @@
 As for /predict (service/predict_endpoint.py): FastAPI's routing, request and exception layers cost
 about ten times the raw ASGI floor per request, and every v2 batch paid them. `V2InferEndpoint`
 answers v2 infer straight from ASGI with the core the FastAPI routes run (`v2.infer`), the scopes
-they declare (`auth.scopes_of`) and the spec's error body (`v2.error_body`). The FastAPI routes stay:
+they declare (`auth.declared_route`) and the spec's error body (`v2.error_body`). The FastAPI routes stay:
 they document infer in OpenAPI and answer it wherever this middleware is absent.
 """
 
@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.auth import scopes_of
+from service.auth import declared_route
 from service.errors import ServiceError
 from service.predict_endpoint import JSON_HEADERS, _chunks, _Disconnected, error_headers, respond
 from service.state import AppState
@@ -27,22 +24,6 @@ from service.v2 import error_body, infer
 INFER = "/v2/models/{name}/infer"
 INFER_VERSION = "/v2/models/{name}/versions/{version}/infer"
 _PREFIX, _SUFFIX, _VERSIONS = "/v2/models/", "/infer", "/versions/"
-
-
-@dataclass(frozen=True)
-class InferRoute:
-    """The FastAPI route a path shape belongs to, and the scopes it declares."""
-
-    route: Any  # set as scope["route"], where RequestContext reads the metrics label (its template)
-    scopes: tuple[str, ...]
-
-
-def infer_route(routes: Sequence[BaseRoute], template: str) -> InferRoute:
-    """The FastAPI POST route of `template`; a LookupError at start-up if the routes no longer have it."""
-    for context in iter_route_contexts(routes):
-        if context.path == template and "POST" in (context.methods or ()):
-            return InferRoute(context.original_route, scopes_of(context))
-    raise LookupError(f"no route POST {template}")
 
 
 def match(path: str) -> tuple[str, str | None] | None:
@@ -68,8 +49,8 @@ class V2InferEndpoint:
     def __init__(self, app: ASGIApp, state: AppState, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.state = state
-        self.plain = infer_route(routes, INFER)
-        self.versioned = infer_route(routes, INFER_VERSION)
+        self.plain = declared_route(routes, "POST", INFER)
+        self.versioned = declared_route(routes, "POST", INFER_VERSION)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = match(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None

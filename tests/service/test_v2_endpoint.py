@@ -26,10 +26,11 @@ from starlette.routing import compile_path
 
 from model.artifact import load_model
 from service.app import create_app
+from service.auth import declared_route
 from service.predict_endpoint import PredictEndpoint
 from service.settings import Settings
 from service.state import AppState
-from service.v2_endpoint import INFER, INFER_VERSION, V2InferEndpoint, infer_route, match
+from service.v2_endpoint import INFER, INFER_VERSION, V2InferEndpoint, match
 
 FAST_PATHS = (PredictEndpoint, V2InferEndpoint)
 KEYS = "writer predict s3cret-predict\nreader read s3cret-read\n"
@@ -356,7 +357,11 @@ def test_the_fast_path_takes_its_routes_and_scopes_from_the_fastapi_routes() -> 
 
     app = FastAPI()
     app.include_router(router)
-    assert infer_route(app.routes, INFER).scopes == infer_route(app.routes, INFER_VERSION).scopes == ("predict",)
-    assert infer_route(app.routes, INFER).route.path == INFER
+    assert (
+        declared_route(app.routes, "POST", INFER).scopes
+        == declared_route(app.routes, "POST", INFER_VERSION).scopes
+        == ("predict",)
+    )
+    assert declared_route(app.routes, "POST", INFER).route.path == INFER
     with pytest.raises(LookupError, match=re.escape(f"no route POST {INFER}")):
-        infer_route(FastAPI().routes, INFER)
+        declared_route(FastAPI().routes, "POST", INFER)

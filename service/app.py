@@ -20,55 +20,56 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from model.artifact import ArtifactError
 from model.manifest import example_instance
-from service.auth import Authenticator, declared_scopes, load_keys
-from service.errors import ServiceError, detail, summary
-from service.middleware import RequestContext
+from service.auth import Authenticator, load_keys
+from service.core import Serving
+from service.docs_ui import install_offline_docs
+from service.errors import ServiceError, detail
+from service.fastpath import FastPaths, ServingApp, internal_error
+from service.middleware import RequestContext, RequestObserver
 from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics, configure_logging
-from service.predict_endpoint import PredictEndpoint
 from service.prediction_log import PredictionLog
 from service.routes import router
-from service.schemas import instance_schema
+from service.protocols import V1_PREDICT
+from service.schemas import instance_schema, v1_request_schema
 from service.settings import Settings
 from service.spool import Spool
 from service.state import AppState
+from service.v1 import router as v1_router
 from service.v2 import router as v2_router
-from service.v2_endpoint import V2InferEndpoint
-from service.validation import InstanceValidator
+from service.validation import InstanceValidator, problems_message
 
 logger = logging.getLogger("modelship.app")
 GC_THRESHOLD_0 = 50_000  # allocations between young collections (CPython default 700); see _settle_heap
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, fast_paths: bool = True) -> FastAPI:
+    """The app. `fast_paths=False` leaves every request to the FastAPI routes (the parity tests' twin)."""
     settings = settings or Settings()
     _require_a_database(settings)
     configure_logging(settings.log_level)
     keys = load_keys(settings.api_keys_file) if settings.api_keys_file else None
     access_log = AccessLog() if settings.access_log else None
     state = AppState(settings, Metrics(lambda: state.log_figures()), Authenticator(keys), access_log)
-    app = FastAPI(
+    app = ServingApp(
         title="modelship",
         summary="Predictions from a versioned scikit-learn model, each one durably logged to PostgreSQL.",
         version="1",
         lifespan=_lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.modelship = state
     app.include_router(router)
+    app.include_router(v1_router)  # KServe v1, as sklearnserver answers it
     app.include_router(v2_router)  # Open Inference Protocol v2
+    install_offline_docs(app)
     _install_error_handlers(app)
     routes = frozenset(r.path for r in iter_route_contexts(app.routes) if r.path)
-    # inside RequestContext, which adds the request id; it enforces the scopes the FastAPI route declares
-    # (the fast paths of /predict and of v2 infer; v2's sits inside, so /predict pays no extra hop)
-    app.add_middleware(V2InferEndpoint, state=state, routes=app.routes)
-    app.add_middleware(PredictEndpoint, state=state, scopes=declared_scopes(app.routes, "POST", "/predict"))
-    app.add_middleware(
-        RequestContext,
-        metrics=state.metrics,
-        access_log=access_log,
-        routes=routes,
-        model_version=lambda: state.model_version,
-    )
+    observer = RequestObserver(state.metrics, access_log, routes, lambda: state.model_version)
+    app.add_middleware(RequestContext, observer=observer)
+    if fast_paths:
+        app.fast_paths = FastPaths(state, observer, app.routes)
     app.openapi = lambda: _openapi(app, state)  # type: ignore[method-assign]
     return app
 
@@ -90,21 +91,10 @@ def _require_a_database(settings: Settings) -> None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.modelship
     settings = state.settings
-    try:
-        predictor = await asyncio.to_thread(
-            ModelRunner.load,
-            settings.model_dir,
-            settings.allowed_digests,
-            settings.batch_wait_ms / 1000,
-            settings.engine == "auto",
-        )
-    except ArtifactError as exc:
-        print(f"modelship: refusing to load the model in {settings.model_dir}: {exc}", file=sys.stderr)
-        raise
-    state.predictor = predictor
-    state.validator = InstanceValidator(predictor.manifest.features, settings.range_policy)
+    predictor = await _load_model(app, settings)
+    validator = InstanceValidator(predictor.manifest.features, settings.range_policy)
     conninfo = await _database_url(state)
-    state.log = PredictionLog(
+    log = PredictionLog(
         conninfo,
         Spool(settings.resolved_spool_dir),
         spool_max_bytes=settings.spool_max_bytes,
@@ -115,7 +105,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         writers=settings.log_writers,
         on_commit=state.metrics.observe_commit,
     )
-    await state.log.start()
+    await log.start()
+    state.open(Serving(predictor, validator, log))
     _settle_heap()
     flusher = asyncio.create_task(_flush_access_log(state.access_log)) if state.access_log else None
     logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
@@ -124,12 +115,36 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         logger.info("shutting down: flushing the prediction log")
-        await state.log.close(settings.shutdown_grace_s)
+        await log.close(settings.shutdown_grace_s)
         if flusher is not None:
             flusher.cancel()
         if state.access_log is not None:
             state.access_log.flush()
         logger.info("prediction log flushed; bye")
+
+
+class ModelNotLoadable(Exception):
+    """The artifact cannot be served; the message is the one line start-up ends with."""
+
+
+async def _load_model(app: FastAPI, settings: Settings) -> ModelRunner:
+    """The verified model, or start-up stops with one line: tampered, not allowed, unreadable or missing."""
+    try:
+        return await asyncio.to_thread(
+            ModelRunner.load, settings.model_dir, settings.allowed_digests, settings.batch_wait_ms / 1000,
+            settings.engine == "auto",
+        )  # fmt: skip
+    except ArtifactError as exc:
+        reason = str(exc)
+    except PermissionError as exc:
+        reason = f"{exc.filename or settings.model_dir} is not readable by this user ({exc.strerror}); " \
+                 "make the artifact readable (chmod -R a+rX) or run as its owner"  # fmt: skip
+    except OSError as exc:
+        reason = f"{exc.filename or settings.model_dir}: {exc.strerror or exc}; mount or copy the artifact there"
+    line = f"modelship: refusing to load the model in {settings.model_dir}: {reason}"
+    print(line, file=sys.stderr)
+    app.state.startup_failure = line
+    raise ModelNotLoadable(line)
 
 
 async def _database_url(state: AppState) -> str:
@@ -171,23 +186,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         details = [detail(e["loc"], e["msg"]) for e in exc.errors()]
-        return _error_response(422, {"error": "validation_error", "message": summary(details), "details": details})
+        body = {"error": "validation_error", "message": problems_message(len(details), details), "details": details}
+        return _error_response(422, body)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error_response(
-            exc.status_code, {"error": code, "message": str(exc.detail), "details": []}, dict(exc.headers or {})
-        )
+        headers = dict(exc.headers or {})
+        message = str(exc.detail)
+        if exc.status_code == 405 and headers.get("allow"):
+            message = f"{request.method} is not allowed on {request.url.path}; use {headers['allow']}"
+        return _error_response(exc.status_code, {"error": code, "message": message, "details": []}, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         request_id = request.scope.get("state", {}).get("request_id")
         logger.exception("unexpected error (request_id=%s)", request_id)
-        return _error_response(
-            500,
-            {"error": "internal_error", "message": f"unexpected error; quote request_id {request_id}", "details": []},
-        )
+        return Response(internal_error(request_id), status_code=500, media_type="application/json")
 
 
 def _openapi(app: FastAPI, state: AppState) -> dict[str, Any]:
@@ -229,6 +244,8 @@ def _openapi(app: FastAPI, state: AppState) -> dict[str, Any]:
             }
         },
     }
+    v1_body = schema["paths"][V1_PREDICT]["post"]["requestBody"]["content"]["application/json"]
+    v1_body["schema"] = v1_request_schema(features, state.settings.range_policy == "reject", state.settings.max_batch)
     if not state.auth.enabled:
         _without_security(schema)
     app.openapi_schema = schema

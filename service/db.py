@@ -1,9 +1,10 @@
 """Schema migrations and queries of the prediction log.
 
-A `/predict` batch is one row whose inputs are rows in the manifest's feature order,
-`{"protocol": "predict", "features": [...], "instances": [[...], ...]}` (the shape v2 infer already
-stores, with `"protocol": "v2"`), and whose outputs are one array per output name,
-`{"protocol": "predict", "columns": {"prediction": [...]}}`, not lists of `{name: value}` objects.
+A batch (of any protocol: `predict`, `v1`, `v2`) is one row whose inputs are rows in the manifest's
+feature order, `{"protocol": "predict", "features": [...], "instances": [[...], ...]}` (v2 adds its
+request `id`), and whose outputs are one array per output name, `{"protocol": "predict", "columns":
+{"prediction": [...]}}`, not lists of `{name: value}` objects; a classifier's adds `"classes"` and its
+`probabilities` column holds one row per instance in that order (`service.core.record_of` writes them).
 `python -m loadtest.bench.logwrite --commits 30` (embedded Postgres, 32 rows of 100 house-price
 instances per group commit, on a shared 2-core machine) gave a median of 65-110 ms per commit for
 objects in and out, 35-57 ms for rows in with objects out, and 16 ms for rows in with columns out.
@@ -23,11 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-import orjson
 import psycopg
 from psycopg.rows import dict_row
-
-from service.validation import values_in_order
 
 logger = logging.getLogger("modelship.db")
 MIGRATION_LOCK = 7_461_726_353  # any constant: serialises migrations across replicas
@@ -65,32 +63,26 @@ class LogRecord:
         return cls(*row)
 
 
-def batch_inputs(names: list[str], instances: list[dict[str, Any]]) -> str:
-    """A validated /predict batch as stored: the client's values, in rows in feature order."""
-    rows = list(map(values_in_order(names), instances))  # tuples, which orjson writes as arrays
-    return orjson.dumps({"protocol": "predict", "features": names, "instances": rows}).decode()
-
-
-def batch_outputs(outputs: list[dict[str, Any]]) -> str:
-    """A /predict batch's outputs as stored: one array per output name, in instance order."""
-    columns = {name: [output[name] for output in outputs] for name in outputs[0]}
-    return orjson.dumps({"protocol": "predict", "columns": columns}).decode()
+BATCH_PROTOCOLS = frozenset({"predict", "v1", "v2"})
 
 
 def readable_outputs(outputs: Any) -> Any:
-    """Stored outputs as GET /predictions answers them: a /predict batch as a list of objects."""
-    if isinstance(outputs, dict) and outputs.get("protocol") == "predict":
-        columns = outputs["columns"]
+    """Stored outputs as GET /predictions answers them: a batch as a list of objects, one per instance."""
+    if isinstance(outputs, dict) and outputs.get("protocol") in BATCH_PROTOCOLS and "columns" in outputs:
+        columns = dict(outputs["columns"])
+        classes = outputs.get("classes")
+        if classes is not None and "probabilities" in columns:  # rows of probabilities, in the classes' order
+            columns["probabilities"] = [dict(zip(classes, row, strict=True)) for row in columns["probabilities"]]
         return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-    return outputs
+    return outputs  # a single instance, or a row written before batches were stored as columns
 
 
 def readable_inputs(inputs: Any) -> Any:
-    """Stored inputs as GET /predictions answers them: a /predict batch as a list of objects."""
-    if isinstance(inputs, dict) and inputs.get("protocol") == "predict":
+    """Stored inputs as GET /predictions answers them: a batch as a list of objects, one per instance."""
+    if isinstance(inputs, dict) and inputs.get("protocol") in BATCH_PROTOCOLS and "features" in inputs:
         names = inputs["features"]
         return [dict(zip(names, row, strict=True)) for row in inputs["instances"]]
-    return inputs  # a single instance, a v2 record, or a batch row written before rows were stored
+    return inputs  # a single instance, or a batch row written before rows were stored
 
 
 def migrations() -> list[tuple[int, str, str]]:

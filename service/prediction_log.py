@@ -4,6 +4,10 @@ A request calls `await log.record(row)`; it returns only once the row is committ
 fsync'd to the spool, so a 2xx always means durable. One writer task takes every row waiting at
 that moment and writes them in one INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING (one
 round trip, idempotent by request_id), so a burst of requests shares one commit.
+
+The log is in one of three modes (`Mode`): DIRECT, records go straight to Postgres; SPOOLING, Postgres
+is unreachable and records go to the spool; DRAINING, Postgres answers again and the spool is being
+replayed into it, while new records still go to the spool behind the old ones, until it is empty.
 """
 
 from __future__ import annotations
@@ -14,18 +18,36 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 import psycopg
 import psycopg_pool
 
 from service import db
 from service.db import LogRecord
-from service.errors import LogUnavailable
+from service.errors import DatabaseUnavailable, LogUnavailable
 from service.spool import Spool
 
 logger = logging.getLogger("modelship.prediction_log")
 REPLAY_CHUNK = 5000
 DB_ERRORS = (psycopg.Error, psycopg_pool.PoolTimeout, OSError, TimeoutError)
+
+
+class Mode(Enum):
+    DIRECT = "direct"
+    SPOOLING = "spooling"
+    DRAINING = "draining"
+
+
+@dataclass(slots=True)
+class Pending:
+    """A record waiting for its group commit, and the request waiting for it to be durable."""
+
+    record: LogRecord
+    durable: asyncio.Future[None]
+    since: float  # time.monotonic() when it was queued
 
 
 class PredictionLog:
@@ -57,7 +79,7 @@ class PredictionLog:
             timeout=connect_timeout_s,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))},
         )
-        self._pending: deque[tuple[LogRecord, asyncio.Future[None], float]] = deque()
+        self._pending: deque[Pending] = deque()
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._recovery: asyncio.Task[None] | None = None
@@ -65,7 +87,7 @@ class PredictionLog:
         self._db_confirmed = asyncio.Event()
         self.connect_timeout_s = connect_timeout_s
         self._closing = False
-        self.db_ok = False
+        self.mode = Mode.SPOOLING  # until Postgres is confirmed
         self._spool_bytes = 0
         self._spool_since: float | None = None
         # counters exported by /metrics
@@ -74,6 +96,11 @@ class PredictionLog:
         self.spooled_records = 0
         self.replayed_records = 0
         self.committed_records = 0
+
+    @property
+    def db_ok(self) -> bool:
+        """Writes go straight to Postgres (DIRECT)."""
+        return self.mode is Mode.DIRECT
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -121,7 +148,7 @@ class PredictionLog:
             raise LogUnavailable(self.unavailable_reason())
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._pending.append((row, future, time.monotonic()))
+        self._pending.append(Pending(row, future, time.monotonic()))
         self._wakeup.set()
         # One timer, not wait_for(shield(...)): this runs once per request.
         timer = loop.call_later(timeout, _expire, future, timeout)
@@ -137,6 +164,18 @@ class PredictionLog:
             return "Postgres is unreachable and the local spool is full"
         return "the prediction log writer is not running"
 
+    # -- reading it back ---------------------------------------------------------------------
+    async def recent(self, limit: int, before: int | None) -> list[dict[str, Any]]:
+        """A page of logged predictions, newest first (GET /predictions); a 503 while Postgres is unreachable."""
+        try:
+            async with self.pool.connection(timeout=2) as conn:
+                rows = await db.list_predictions(conn, limit, before)
+        except DB_ERRORS as exc:
+            raise DatabaseUnavailable(f"the prediction log database is unreachable ({type(exc).__name__})") from None
+        for row in rows:
+            row["created_at"] = row["created_at"].isoformat()
+        return rows
+
     # -- figures for /metrics and /ready ----------------------------------------------------
     @property
     def queue_depth(self) -> int:
@@ -149,7 +188,7 @@ class PredictionLog:
     def oldest_unflushed_age(self) -> float:
         ages = []
         if self._pending:
-            ages.append(time.monotonic() - self._pending[0][2])
+            ages.append(time.monotonic() - self._pending[0].since)
         if self._spool_since is not None:
             ages.append(time.time() - self._spool_since)
         return max(ages, default=0.0)
@@ -176,10 +215,10 @@ class PredictionLog:
             inflight.add(task)
             task.add_done_callback(inflight.discard)
 
-    async def _persist(self, batch: list[tuple[LogRecord, asyncio.Future[None], float]]) -> None:
-        rows = [row for row, _, _ in batch]
+    async def _persist(self, batch: list[Pending]) -> None:
+        rows = [item.record for item in batch]
         error: BaseException | None = None
-        if self.db_ok and not self._spool_bytes:
+        if self.mode is Mode.DIRECT:
             try:
                 began = time.perf_counter()
                 await asyncio.wait_for(self._insert(rows), self.write_timeout_s)
@@ -216,23 +255,25 @@ class PredictionLog:
 
     def _mark_down(self, exc: BaseException) -> None:
         self.write_errors += 1
-        if self.db_ok:
+        if self.mode is Mode.DIRECT:
             logger.warning("Postgres write failed (%s: %s); spooling until it is back", type(exc).__name__, exc)
-        self.db_ok = False
+        self.mode = Mode.SPOOLING
 
     async def _recover_forever(self) -> None:
+        pause = {Mode.SPOOLING: self.retry_interval_s, Mode.DRAINING: 0.05, Mode.DIRECT: 0.5}
         while True:
-            if not self.db_ok or self._spool_bytes:
+            if self.mode is not Mode.DIRECT:
                 await self._recover()
-            await asyncio.sleep(self.retry_interval_s if not self.db_ok else 0.05 if self._spool_bytes else 0.5)
+            await asyncio.sleep(pause[self.mode])
 
     async def _recover(self) -> None:
         """Migrate and replay the spool once Postgres answers; writes switch back when it is empty."""
         try:
-            if not self.db_ok:
+            if self.mode is Mode.SPOOLING:
                 self.retries += 1
                 async with self.pool.connection() as conn:
                     await asyncio.wait_for(db.migrate(conn), self.write_timeout_s * 5)
+                self.mode = Mode.DRAINING
             await self._replay()
         except DB_ERRORS as exc:
             self._mark_down(exc)
@@ -242,9 +283,9 @@ class PredictionLog:
             if self._spool_bytes:
                 return
             self._spool_since = None
-            if not self.db_ok:
+            if self.mode is not Mode.DIRECT:
                 logger.info("Postgres is reachable; predictions are logged straight to it")
-            self.db_ok = True
+            self.mode = Mode.DIRECT
             self._db_confirmed.set()
 
     async def _replay(self) -> None:
@@ -265,11 +306,11 @@ def _expire(future: asyncio.Future[None], timeout: float) -> None:
         future.set_exception(LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s"))
 
 
-def _resolve(batch: list[tuple[LogRecord, asyncio.Future[None], float]], error: BaseException | None = None) -> None:
-    for _, future, _ in batch:
-        if future.done():
+def _resolve(batch: list[Pending], error: BaseException | None = None) -> None:
+    for item in batch:
+        if item.durable.done():
             continue
         if error is None:
-            future.set_result(None)
+            item.durable.set_result(None)
         else:
-            future.set_exception(error)
+            item.durable.set_exception(error)

@@ -1,5 +1,6 @@
-"""The HTTP routes. /predict parses its own body: it decides between one instance and a batch,
-and it must turn every malformed body into a clear 4xx rather than a framework default."""
+"""The HTTP routes of modelship's own API. /predict is answered by the core (`service.core`), through the fast
+path or this route, which documents it; its body is parsed by the protocol, never by FastAPI, so every
+malformed body gets a clear 4xx rather than a framework default."""
 
 from __future__ import annotations
 
@@ -13,14 +14,10 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import BaseRoute
 
-from service import db
 from service.auth import require_scope, scopes_of
-from service.errors import (
-    DatabaseUnavailable,
-    NotReady,
-)
-from service.predict_endpoint import predict
-from service.prediction_log import DB_ERRORS
+from service.core import answer, require_serving
+from service.errors import NotReady
+from service.protocols import PREDICT, PREDICT_PATH
 from service.schemas import (
     ErrorResponse,
     HealthResponse,
@@ -91,17 +88,7 @@ async def health() -> Response:
 async def ready(request: Request) -> Response:
     """Readiness: 200 once the model is loaded and the prediction log can accept records."""
     state = _state(request)
-    checks = {
-        "model_loaded": state.predictor is not None,
-        "log_accepting": bool(state.log and state.log.accepting),
-        "database_reachable": bool(state.log and state.log.db_ok),
-    }
-    reasons = [*state.problems]
-    if not checks["model_loaded"]:
-        reasons.append("the model is not loaded yet")
-    if not checks["log_accepting"] and state.log is not None:
-        reasons.append(f"the prediction log cannot accept records: {state.log.unavailable_reason()}")
-    ok = checks["model_loaded"] and checks["log_accepting"]
+    ok, checks, reasons = state.readiness()
     body = {
         "status": "ready" if ok else "not_ready",
         "model_version": state.model_version,
@@ -117,10 +104,7 @@ async def ready(request: Request) -> Response:
 )
 async def model_manifest(request: Request) -> Response:
     """The manifest of the loaded model: version, features with units and ranges, metrics, provenance."""
-    state = _state(request)
-    if state.predictor is None:
-        raise NotReady("the model is not loaded yet")
-    return _json(state.predictor.manifest.to_dict())
+    return _json(require_serving(_state(request).serving).predictor.manifest.to_dict())
 
 
 @router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
@@ -145,19 +129,13 @@ async def predictions(
     state = _state(request)
     if state.log is None:
         raise NotReady("the prediction log is not open yet")
-    try:
-        async with state.log.pool.connection(timeout=2) as conn:
-            rows = await db.list_predictions(conn, limit, before)
-    except DB_ERRORS as exc:
-        raise DatabaseUnavailable(f"the prediction log database is unreachable ({type(exc).__name__})") from None
-    for row in rows:
-        row["created_at"] = row["created_at"].isoformat()
+    rows = await state.log.recent(limit, before)
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return _json({"predictions": rows, "next_before": next_before})
 
 
 @router.post(
-    "/predict",
+    PREDICT_PATH,
     dependencies=[require_scope("predict")],
     summary="Predict one instance or a batch",
     responses={
@@ -169,6 +147,6 @@ async def predict_route(request: Request) -> Response:
     """Predict one instance (the manifest's fields) or `{"instances": [...]}`. A 2xx means the
     prediction is durably logged."""
     started = time.perf_counter()
-    body = await predict(_state(request), request.headers, request.stream(), request.scope["state"]["request_id"],
-                         started)  # fmt: skip
+    body = await answer(_state(request), PREDICT, request.headers, request.stream(), {},
+                        request.scope["state"]["request_id"], started)  # fmt: skip
     return Response(body, media_type="application/json")

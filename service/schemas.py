@@ -93,3 +93,22 @@ def instance_schema(features: Sequence[ManifestFeature], with_range: bool) -> di
         "required": [feature.name for feature in features],
         "additionalProperties": False,
     }
+
+
+def v1_request_schema(features: Sequence[ManifestFeature], with_range: bool, max_batch: int) -> dict[str, Any]:
+    """KServe v1's body for this model: each instance an array of its values in feature order."""
+    values = []
+    for feature in features:
+        value: dict[str, Any] = {"type": feature.type, "description": f"{feature.name} ({feature.unit})"}
+        if with_range:
+            value |= {"minimum": feature.min, "maximum": feature.max}
+        values.append(value)
+    row = {"type": "array", "prefixItems": values, "items": False, "minItems": len(values), "maxItems": len(values),
+           "description": f"One instance: {', '.join(f.name for f in features)}"}  # fmt: skip
+    return {
+        "type": "object",
+        "title": "V1Request",
+        "required": ["instances"],
+        "additionalProperties": False,
+        "properties": {"instances": {"type": "array", "items": row, "minItems": 1, "maxItems": max_batch}},
+    }

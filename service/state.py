@@ -1,11 +1,12 @@
-"""What the lifespan opens and the routes use."""
+"""What the app holds: settings, metrics and keys from the start, and what the lifespan opens, set once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from service.auth import Authenticator
+from service.core import Serving
 from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics
 from service.prediction_log import PredictionLog
@@ -19,28 +20,55 @@ class AppState:
     metrics: Metrics
     auth: Authenticator
     access_log: AccessLog | None
-    predictor: ModelRunner | None = None
-    validator: InstanceValidator | None = None
-    log: PredictionLog | None = None
-    problems: list[str] = field(default_factory=list)
+    serving: Serving | None = None  # set once, in the lifespan, when the model and the log are open
     _predictions_child: Any = None
 
+    def open(self, serving: Serving) -> None:
+        if self.serving is not None:
+            raise RuntimeError("the model and the prediction log are opened once")
+        self.serving = serving
+        self._predictions_child = self.metrics.predictions.labels(serving.predictor.version)
+
     def count_predictions(self, count: int) -> None:
-        if self._predictions_child is None and self.predictor is not None:
-            self._predictions_child = self.metrics.predictions.labels(self.predictor.version)
         self._predictions_child.inc(count)
 
     @property
+    def predictor(self) -> ModelRunner | None:
+        return self.serving.predictor if self.serving else None
+
+    @property
+    def validator(self) -> InstanceValidator | None:
+        return self.serving.validator if self.serving else None
+
+    @property
+    def log(self) -> PredictionLog | None:
+        return self.serving.log if self.serving else None
+
+    @property
     def model_version(self) -> str | None:
-        return self.predictor.version if self.predictor else None
+        return self.serving.predictor.version if self.serving else None
+
+    def readiness(self) -> tuple[bool, dict[str, bool], list[str]]:
+        """Whether the service can answer and log, each check, and why not: /ready and v2's ready routes."""
+        log = self.log
+        checks = {
+            "model_loaded": self.serving is not None,
+            "log_accepting": bool(log and log.accepting),
+            "database_reachable": bool(log and log.db_ok),
+        }
+        reasons = []
+        if log is None:
+            reasons.append("the model is not loaded yet")
+        elif not checks["log_accepting"]:
+            reasons.append(f"the prediction log cannot accept records: {log.unavailable_reason()}")
+        return checks["model_loaded"] and checks["log_accepting"], checks, reasons
 
     def log_figures(self) -> dict[str, float]:
-        figures: dict[str, float] = {"model_loaded": float(self.predictor is not None)}
-        if self.predictor is not None:
-            figures["model_calls"] = self.predictor.model_calls
-        if self.log is not None:
-            log = self.log
+        figures: dict[str, float] = {"model_loaded": float(self.serving is not None)}
+        if self.serving is not None:
+            log = self.serving.log
             figures |= {
+                "model_calls": self.serving.predictor.model_calls,
                 "queue_depth": log.queue_depth,
                 "spool_bytes": log.spool_bytes,
                 "oldest_unflushed_seconds": log.oldest_unflushed_age(),

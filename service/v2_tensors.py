@@ -22,7 +22,6 @@ from service.errors import InvalidInput, detail
 
 DATATYPES: dict[str, type[np.generic]] = {"FP32": np.float32, "FP64": np.float64, "INT32": np.int32,
                                           "INT64": np.int64}  # fmt: skip
-TOP_LEVEL = frozenset({"id", "parameters", "inputs", "outputs"})
 
 
 @dataclass(frozen=True)

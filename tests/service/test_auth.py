@@ -14,9 +14,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.auth import declared_scopes, require_scope
-from service.predict_endpoint import PredictEndpoint
 from service.settings import Settings
-from service.v2_endpoint import V2InferEndpoint
 
 KEYS = "reader read s3cret-read\nwriter predict s3cret-predict\n"
 KEY_WITH = {"read": "s3cret-read", "predict": "s3cret-predict"}
@@ -28,9 +26,7 @@ def serve(pg_url: str, artifact: Path, folder: Path, keys: bool, fast: bool) -> 
     (folder / "keys").write_text(KEYS)
     settings = Settings(model_dir=artifact, database_url=pg_url, data_dir=folder, spool_dir=folder / "spool",
                         access_log=False, api_keys_file=folder / "keys" if keys else None)  # fmt: skip
-    app = create_app(settings)
-    if not fast:  # the stack is built on first use, so this leaves the FastAPI routes of /predict and v2 infer
-        app.user_middleware = [m for m in app.user_middleware if m.cls not in (PredictEndpoint, V2InferEndpoint)]
+    app = create_app(settings, fast_paths=fast)  # without fast paths, the FastAPI routes answer /predict, v1, v2
     return TestClient(app, raise_server_exceptions=False)
 
 

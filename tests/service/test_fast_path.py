@@ -1,7 +1,7 @@
-"""v2 infer's pure-ASGI fast path answers byte for byte as the FastAPI routes it stands in for.
+"""The pure-ASGI fast path answers /predict, KServe v1 and v2 infer byte for byte as the FastAPI routes do.
 
-Two apps on the same settings and the same Postgres: one as built (`V2InferEndpoint` answers infer),
-one without the fast paths (FastAPI's `V2Route` answers). Each case goes to both; status, body,
+Two apps on the same settings and the same Postgres: one as built (`ServingApp.fast_paths` answers),
+one without the fast paths (`create_app(fast_paths=False)`: the FastAPI routes answer, through the same core). Each case goes to both; status, body,
 headers, the prediction-log row, the metrics and the access-log lines must agree. The request id
 differs (the log keeps one row per id), so it is the one thing replaced before comparing.
 """
@@ -27,12 +27,13 @@ from starlette.routing import compile_path
 from model.artifact import load_model
 from service.app import create_app
 from service.auth import declared_route
-from service.predict_endpoint import PredictEndpoint
+from service.protocols import V1_PREDICT
+from service.protocols import V2_INFER as INFER
+from service.protocols import V2_INFER_VERSION as INFER_VERSION
+from service.protocols import kserve_v1
+from service.protocols.v2 import match
 from service.settings import Settings
 from service.state import AppState
-from service.v2_endpoint import INFER, INFER_VERSION, V2InferEndpoint, match
-
-FAST_PATHS = (PredictEndpoint, V2InferEndpoint)
 KEYS = "writer predict s3cret-predict\nreader read s3cret-read\n"
 PREDICT_KEY = {"x-api-key": "s3cret-predict"}
 MAX_BODY = 64 * 1024
@@ -66,12 +67,22 @@ COMPARED_HEADERS = ("content-type", "content-length", "www-authenticate", "retry
 def test_match_takes_exactly_the_paths_the_route_templates_take(path: str) -> None:
     plain, versioned = compile_path(INFER)[0], compile_path(INFER_VERSION)[0]
     if found := plain.match(path):
-        expected: tuple[str, str | None] | None = (found["name"], None)
+        expected: dict[str, str] | None = {"name": found["name"]}
     elif found := versioned.match(path):
-        expected = (found["name"], found["version"])
+        expected = {"name": found["name"], "version": found["version"]}
     else:
         expected = None
     assert match(path) == expected
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/models/m:predict", "/v1/models/a.b-c_d:predict", "/v1/models/:predict", "/v1/models/m/x:predict",
+     "/v1/models/m:predictx", "/v1/models/m:explain", "/v1/models/m:predict/", "/v1/models/m", "/v2/models/m/infer"],
+)  # fmt: skip
+def test_the_v1_match_takes_exactly_the_paths_its_route_template_takes(path: str) -> None:
+    found = compile_path(V1_PREDICT)[0].match(path)
+    assert kserve_v1.match(path) == ({"name": found["name"]} if found else None)
 
 
 @dataclass
@@ -93,9 +104,7 @@ class Pair:
 
 
 def _side(stack: ExitStack, settings: Settings, fast: bool) -> Side:
-    app = create_app(settings)
-    if not fast:  # the middleware stack is built on first use, so this leaves the FastAPI routes alone
-        app.user_middleware = [m for m in app.user_middleware if m.cls not in FAST_PATHS]
+    app = create_app(settings, fast_paths=fast)
     client = stack.enter_context(TestClient(app, raise_server_exceptions=False))
     state: AppState = app.state.modelship
     assert state.access_log is not None
@@ -215,6 +224,26 @@ def cases(pair: Pair) -> dict[str, tuple[str, str, Body, dict[str, str]]]:
         ),
         "no key, wrong model": ("POST", "/v2/models/other/infer", b"{}", {"content-type": "application/json"}),
         "GET on infer": ("GET", plain, b"", PREDICT_KEY),
+        "predict, one": ("POST", "/predict", b'{"size": 2500, "bedrooms": 3, "age": 10}', json_key),
+        "predict, positional": ("POST", "/predict", b'{"input": [2500, 3, 10]}', json_key),
+        "predict, batch": ("POST", "/predict", orjson.dumps({"instances": [dict(zip(("size", "bedrooms", "age"),
+                                                            r, strict=True)) for r in rows(50, 7).tolist()]}),
+                           json_key),  # fmt: skip
+        "predict, bad batch": ("POST", "/predict", b'{"instances": [{"size": "x", "bedrooms": 3}, 4]}', json_key),
+        "predict, out of range": ("POST", "/predict", b'{"size": 99999, "bedrooms": 3, "age": 10}', json_key),
+        "predict, no key": ("POST", "/predict", b'{"size": 2500, "bedrooms": 3, "age": 10}',
+                            {"content-type": "application/json"}),  # fmt: skip
+        "v1, batch": ("POST", f"/v1/models/{pair.name}:predict", orjson.dumps({"instances": rows(40, 8).tolist()}),
+                      json_key),  # fmt: skip
+        "v1, out of range": ("POST", f"/v1/models/{pair.name}:predict",
+                             orjson.dumps({"instances": out_of_range.tolist()}), json_key),  # fmt: skip
+        "v1, a string and a short row": ("POST", f"/v1/models/{pair.name}:predict",
+                                         b'{"instances": [[2500, "x", 10], [1, 2]]}', json_key),  # fmt: skip
+        "v1, a string": ("POST", f"/v1/models/{pair.name}:predict", b'{"instances": [[2500, "x", 10]]}', json_key),
+        "v1, wrong model": ("POST", "/v1/models/other:predict", b'{"instances": [[2500, 3, 10]]}', json_key),
+        "v1, not instances": ("POST", f"/v1/models/{pair.name}:predict", b'{"inputs": [[2500, 3, 10]]}', json_key),
+        "v1, no key": ("POST", f"/v1/models/{pair.name}:predict", b'{"instances": [[2500, 3, 10]]}',
+                       {"content-type": "application/json"}),  # fmt: skip
         "empty name": ("POST", "/v2/models//infer", b"{}", json_key),
         "trailing slash": ("POST", plain + "/", b"{}", json_key),
     }
@@ -250,17 +279,8 @@ def log_rows(pg_url: str, request_ids: list[str]) -> dict[str, tuple[Any, ...]]:
     return {row[0]: tuple(row[1:]) for row in found}
 
 
-def layers(side: Side) -> list[type]:
-    """The ASGI apps a request passes through, outermost first (built by the first request)."""
-    found, app = [], getattr(side.client.app, "middleware_stack", None)
-    while app is not None:
-        found.append(type(app))
-        app = getattr(app, "app", None)
-    return found
-
-
 def test_fast_path_and_fastapi_route_answer_byte_for_byte(pair: Pair) -> None:
-    assert V2InferEndpoint in layers(pair.fast) and V2InferEndpoint not in layers(pair.route)
+    assert pair.fast.client.app.fast_paths is not None and pair.route.client.app.fast_paths is None
     token = uuid.uuid4().hex[:12]
     answers: dict[str, tuple[Answer, Answer]] = {}
     for case, (method, path, body, headers) in cases(pair).items():
@@ -293,12 +313,32 @@ def test_fast_path_and_fastapi_route_answer_byte_for_byte(pair: Pair) -> None:
         "empty name": 404,
         "trailing slash": 307,
         "out of range": 400 if pair.fast.state.settings.range_policy == "reject" else 200,
+        "predict, one": 200,
+        "predict, positional": 200,
+        "predict, batch": 200,
+        "predict, bad batch": 422,
+        "predict, out of range": 422 if pair.fast.state.settings.range_policy == "reject" else 200,
+        "predict, no key": 401,
+        "v1, batch": 200,
+        "v1, out of range": 400 if pair.fast.state.settings.range_policy == "reject" else 200,
+        "v1, a string and a short row": 400,
+        "v1, a string": 400,
+        "v1, wrong model": 404,
+        "v1, not instances": 400,
+        "v1, no key": 401,
     }
     assert {case: fast.status for case, (fast, _) in answers.items()} == expected
     assert orjson.loads(answers["wrong version"][0].body)["error"].endswith(f"version {pair.version!r}")
     assert answers["no key"][0].headers["www-authenticate"] == 'Bearer realm="modelship"'
     if answers["out of range"][0].status == 200:
         assert "outside the range" in orjson.loads(answers["out of range"][0].body)["parameters"]["warnings"]
+    v1 = orjson.loads(answers["v1, batch"][0].body)
+    v2 = orjson.loads(answers["100 rows"][0].body)
+    assert len(v1["predictions"]) == 40 and len(v2["outputs"][0]["data"]) == 100
+    assert orjson.loads(answers["v1, a string"][0].body)["details"][0]["field"] == "instances.0.bedrooms"
+    assert "instances.1: must be an array of 3 values" in orjson.loads(answers["v1, a string and a short row"][0].body)["error"]
+    bad_batch = orjson.loads(answers["predict, bad batch"][0].body)
+    assert bad_batch["message"].startswith("3 problems in the request body: instances.0.size: must be a JSON")
     _assert_same_log_rows(pair, list(answers.values()))
 
 

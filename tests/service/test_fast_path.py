@@ -1,7 +1,8 @@
 """The pure-ASGI fast path answers /predict, KServe v1 and v2 infer byte for byte as the FastAPI routes do.
 
 Two apps on the same settings and the same Postgres: one as built (`ServingApp.fast_paths` answers),
-one without the fast paths (`create_app(fast_paths=False)`: the FastAPI routes answer, through the same core). Each case goes to both; status, body,
+one without the fast paths (`create_app(fast_paths=False)`: the FastAPI routes answer, through the same core).
+Each case goes to both; status, body,
 headers, the prediction-log row, the metrics and the access-log lines must agree. The request id
 differs (the log keeps one row per id), so it is the one thing replaced before comparing.
 """
@@ -27,13 +28,13 @@ from starlette.routing import compile_path
 from model.artifact import load_model
 from service.app import create_app
 from service.auth import declared_route
-from service.protocols import V1_PREDICT
+from service.protocols import V1_PREDICT, kserve_v1
 from service.protocols import V2_INFER as INFER
 from service.protocols import V2_INFER_VERSION as INFER_VERSION
-from service.protocols import kserve_v1
 from service.protocols.v2 import match
 from service.settings import Settings
 from service.state import AppState
+
 KEYS = "writer predict s3cret-predict\nreader read s3cret-read\n"
 PREDICT_KEY = {"x-api-key": "s3cret-predict"}
 MAX_BODY = 64 * 1024
@@ -228,22 +229,22 @@ def cases(pair: Pair) -> dict[str, tuple[str, str, Body, dict[str, str]]]:
         "predict, positional": ("POST", "/predict", b'{"input": [2500, 3, 10]}', json_key),
         "predict, batch": ("POST", "/predict", orjson.dumps({"instances": [dict(zip(("size", "bedrooms", "age"),
                                                             r, strict=True)) for r in rows(50, 7).tolist()]}),
-                           json_key),  # fmt: skip
+                           json_key),
         "predict, bad batch": ("POST", "/predict", b'{"instances": [{"size": "x", "bedrooms": 3}, 4]}', json_key),
         "predict, out of range": ("POST", "/predict", b'{"size": 99999, "bedrooms": 3, "age": 10}', json_key),
         "predict, no key": ("POST", "/predict", b'{"size": 2500, "bedrooms": 3, "age": 10}',
-                            {"content-type": "application/json"}),  # fmt: skip
+                            {"content-type": "application/json"}),
         "v1, batch": ("POST", f"/v1/models/{pair.name}:predict", orjson.dumps({"instances": rows(40, 8).tolist()}),
-                      json_key),  # fmt: skip
+                      json_key),
         "v1, out of range": ("POST", f"/v1/models/{pair.name}:predict",
-                             orjson.dumps({"instances": out_of_range.tolist()}), json_key),  # fmt: skip
+                             orjson.dumps({"instances": out_of_range.tolist()}), json_key),
         "v1, a string and a short row": ("POST", f"/v1/models/{pair.name}:predict",
-                                         b'{"instances": [[2500, "x", 10], [1, 2]]}', json_key),  # fmt: skip
+                                         b'{"instances": [[2500, "x", 10], [1, 2]]}', json_key),
         "v1, a string": ("POST", f"/v1/models/{pair.name}:predict", b'{"instances": [[2500, "x", 10]]}', json_key),
         "v1, wrong model": ("POST", "/v1/models/other:predict", b'{"instances": [[2500, 3, 10]]}', json_key),
         "v1, not instances": ("POST", f"/v1/models/{pair.name}:predict", b'{"inputs": [[2500, 3, 10]]}', json_key),
         "v1, no key": ("POST", f"/v1/models/{pair.name}:predict", b'{"instances": [[2500, 3, 10]]}',
-                       {"content-type": "application/json"}),  # fmt: skip
+                       {"content-type": "application/json"}),
         "empty name": ("POST", "/v2/models//infer", b"{}", json_key),
         "trailing slash": ("POST", plain + "/", b"{}", json_key),
     }
@@ -336,7 +337,8 @@ def test_fast_path_and_fastapi_route_answer_byte_for_byte(pair: Pair) -> None:
     v2 = orjson.loads(answers["100 rows"][0].body)
     assert len(v1["predictions"]) == 40 and len(v2["outputs"][0]["data"]) == 100
     assert orjson.loads(answers["v1, a string"][0].body)["details"][0]["field"] == "instances.0.bedrooms"
-    assert "instances.1: must be an array of 3 values" in orjson.loads(answers["v1, a string and a short row"][0].body)["error"]
+    short_row = orjson.loads(answers["v1, a string and a short row"][0].body)["error"]
+    assert "instances.1: must be an array of 3 values" in short_row
     bad_batch = orjson.loads(answers["predict, bad batch"][0].body)
     assert bad_batch["message"].startswith("3 problems in the request body: instances.0.size: must be a JSON")
     _assert_same_log_rows(pair, list(answers.values()))

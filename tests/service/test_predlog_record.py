@@ -70,10 +70,15 @@ def test_a_batchs_outputs_are_stored_as_columns_and_read_back_as_objects(client:
     assert readable_outputs(row[0]) == answer["predictions"]
 
 
-def test_only_predict_batches_are_turned_back_into_objects() -> None:
+def test_batches_of_every_protocol_are_turned_back_into_objects() -> None:
     v2 = {"protocol": "v2", "id": None, "features": NAMES, "instances": [[1, 2, 3]]}
-    assert readable_inputs(v2) == v2
+    assert readable_inputs(v2) == [{"size": 1, "bedrooms": 2, "age": 3}]
     assert readable_inputs(SEED_REQUESTS[0]) == SEED_REQUESTS[0]
+    old_v2 = {"prediction": [1.5], "label": ["a"]}  # written before v2 batches were stored as columns
+    assert readable_outputs(old_v2) == old_v2
+    classified = {"protocol": "v1", "classes": ["a", "b"],
+                  "columns": {"prediction": ["b"], "probabilities": [[0.25, 0.75]]}}  # fmt: skip
+    assert readable_outputs(classified) == [{"prediction": "b", "probabilities": {"a": 0.25, "b": 0.75}}]
     assert readable_inputs({"protocol": "predict", "features": NAMES, "instances": [[1, 2, 3]]}) == [
         {"size": 1, "bedrooms": 2, "age": 3}
     ]

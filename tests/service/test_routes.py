@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.errors import InvalidInput
 from service.body import parse
+from service.errors import InvalidInput
 from tests.conftest import SEED_REQUESTS
 
 

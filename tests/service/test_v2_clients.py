@@ -21,6 +21,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from model.artifact import load_model
+from service.model_runner import PROBABILITY_DECIMALS, VALUE_DECIMALS
 from tests.conftest import LiveService, start_service, wait_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.v2]
@@ -78,8 +79,10 @@ def served(
 
 def expected(served: Served, x: np.ndarray) -> dict[str, np.ndarray]:
     if served.manifest["task"] != "classification":
-        return {"prediction": served.estimator.predict(x)}
-    return {"prediction": served.estimator.predict(x), "probabilities": served.estimator.predict_proba(x)}
+        return {"prediction": np.round(served.estimator.predict(x), VALUE_DECIMALS)}
+    # every protocol rounds by the same output rule (service.model_runner); the class is argmax before rounding
+    return {"prediction": served.estimator.predict(x),
+            "probabilities": np.round(served.estimator.predict_proba(x), PROBABILITY_DECIMALS)}  # fmt: skip
 
 
 def assert_matches(served: Served, result: Any, x: np.ndarray) -> None:
@@ -125,7 +128,7 @@ def test_tritonclient_infer_one_matrix_equals_sklearn(served: Served, pg_url: st
     assert response["id"] == f"m-{n}-{binary}" and response["model_version"] == served.manifest["version"]
     record = logged(pg_url, response["parameters"]["request_id"])
     assert len(record["inputs"]["instances"]) == n and record["inputs"]["id"] == f"m-{n}-{binary}"
-    assert len(record["outputs"]["prediction"]) == n
+    assert len(record["outputs"]["columns"]["prediction"]) == n
 
 
 @pytest.mark.parametrize("n", [1, 1000])
@@ -141,7 +144,8 @@ def test_tritonclient_infer_one_tensor_per_feature_equals_sklearn(served: Served
         x[:, j] = x[:, j].astype(dtype)
     outputs = [triton.InferRequestedOutput("prediction")]
     result = served.client.infer(served.name, inputs, outputs=outputs, headers=served.headers)
-    np.testing.assert_allclose(result.as_numpy("prediction"), served.estimator.predict(x), rtol=1e-9)
+    np.testing.assert_allclose(result.as_numpy("prediction"), np.round(served.estimator.predict(x), VALUE_DECIMALS),
+                               rtol=1e-9)  # fmt: skip
     assert [o["name"] for o in result.get_response()["outputs"]] == ["prediction"]
 
 

@@ -42,7 +42,7 @@ class BenchSettings:
     only: frozenset[str] = frozenset()
     service_env: tuple[tuple[str, str], ...] = ()  # extra MODELSHIP_* settings, to try a lever
     bytecode_cache: bool = True  # see server_environment()
-    peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/peers.py)
+    peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/bench/peers.py)
     rounds: int = 1  # interleaved rounds: every case once per round, medians reported
     loadgen: str = "python"  # "wrk" (loadtest/bench/wrk.py, as issue 12 measured) or "python" (loadgen.py)
 

@@ -2,7 +2,7 @@
 
 Every server here gets the same Open Inference Protocol v2 bodies (one `[N, n_features]` FP64 tensor,
 the same rows as the /predict workloads), and its answers are checked against scikit-learn on those
-rows before any timing (`check_answers`). Each peer runs from its own venv (loadtest/peers.py).
+rows before any timing (`check_answers`). Each peer runs from its own venv (loadtest/bench/peers.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orjson
 
 from loadtest.bench.cases import BATCH_SIZE, VARIANTS, Case, Workload, _instances, service_spec
 from loadtest.bench.servers import ServerSpec
-from loadtest.peers import ensure_venv
+from loadtest.bench.peers import ensure_venv
 from model.artifact import load_model
 from model.manifest import Manifest
 

@@ -17,8 +17,8 @@ import numpy as np
 import orjson
 
 from loadtest.bench.cases import BATCH_SIZE, VARIANTS, Case, Workload, _instances, service_spec
-from loadtest.bench.servers import ServerSpec
 from loadtest.bench.peers import ensure_venv
+from loadtest.bench.servers import ServerSpec
 from model.artifact import load_model
 from model.manifest import Manifest
 

@@ -332,10 +332,10 @@ def run_bench(settings: BenchSettings, postgres: EmbeddedPostgres | None = None)
             if settings.peers:
                 from loadtest.bench.peer_cases import peer_cases
 
-                cases += peer_cases(
+                cases += [c for c in peer_cases(
                     settings.peers, house_dir, iris_dir, manifests["house-price"], manifests["iris"], pg.url,
                     scratch, settings.workers, dict(settings.service_env),
-                )  # fmt: skip
+                ) if not settings.only or c.key in settings.only]  # fmt: skip
             results, failures = _run_cases(cases, ctx)
             first, cold = float("nan"), list[float]()
             if not settings.only or "cold-start" in settings.only:

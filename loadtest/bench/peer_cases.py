@@ -31,6 +31,16 @@ FAMILIES = ("house-1", "iris-1", "house-100")
 PEER_PROTOCOLS = {"kserve": ("v1", "v2"), "mlserver": ("v2",)}  # MLServer speaks v2 only
 
 
+def case_keys(peers: tuple[str, ...] = PEERS) -> tuple[str, ...]:
+    """The keys of `peer_cases(peers, ...)`, in its order, for `--only`."""
+    short = {"house-1": "house", "iris-1": "iris", "house-100": "batch"}
+    keys = [f"modelship-{protocol}-{short[family]}" for protocol in ("v1", "v2") for family in FAMILIES]
+    for peer in peers:
+        keys += [f"{peer}-{family}-{protocol}" for protocol in PEER_PROTOCOLS[peer] for family in FAMILIES]
+        keys += ["mlserver-iris-batching"] if peer == "mlserver" else []
+    return tuple(keys)
+
+
 def _matrix(rows: list[dict[str, Any]], names: list[str]) -> list[list[Any]]:
     return [[row[n] for n in names] for row in rows]
 

@@ -76,3 +76,13 @@ def test_a_real_kserve_answers_v1_and_v2_as_scikit_learn_does(
     finally:
         server.stop()
     assert {k.rsplit("-", 1)[1] for k in loads} == {"v1", "v2"}
+
+
+def test_case_keys_name_every_peer_case(house_artifact: Path, iris_artifact: Path, tmp_path: Path) -> None:
+    from loadtest.bench.peer_cases import case_keys, peer_cases
+
+    house, iris = load_model(house_artifact)[1], load_model(iris_artifact)[1]
+    cases = peer_cases(("kserve",), house_artifact, iris_artifact, house, iris, "postgresql://x", tmp_path, 1, {})
+    assert tuple(c.key for c in cases) == case_keys(("kserve",))
+    assert {(c.system, c.path) for c in cases} == {("modelship", "v1"), ("modelship", "v2"), ("kserve", "v1"),
+                                                   ("kserve", "v2")}  # fmt: skip

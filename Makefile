@@ -140,7 +140,7 @@ lock: ## Re-resolve uv.lock from pyproject.toml (run after adding or changing a 
 lock-check: venv ## Fail when pyproject.toml and uv.lock disagree
 	$(UV) lock --check
 v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonclient, kserve's own venv)
-	$(PY) -m pytest -m v2 tests/service/test_v2_clients.py $(PYTEST_ARGS)
+	$(PY) -m pytest -m v2 tests/service/test_v2_clients.py tests/loadtest/test_peer_cases.py $(PYTEST_ARGS)
 
 .PHONY: docs
 docs: venv ## Render the service settings table in README.md and docs/architecture.md from service/settings.py

@@ -7,21 +7,14 @@ sample is kept, bucketed by the second it started in, and reduced once at the en
 from __future__ import annotations
 
 import csv
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.stats import percentiles
+
 AGGREGATED = "Aggregated"
 COLUMNS = ("second", "endpoint", "requests", "failures", "p50_ms", "p95_ms", "p99_ms", "max_ms")
-
-
-def percentile(sorted_values: list[float], quantile: float) -> float:
-    """Nearest-rank percentile of an ascending list (quantile in [0, 1])."""
-    if not sorted_values:
-        return 0.0
-    rank = max(math.ceil(quantile * len(sorted_values)), 1)
-    return sorted_values[rank - 1]
 
 
 @dataclass(frozen=True)
@@ -55,17 +48,17 @@ class Timeline:
     def buckets(self) -> list[Bucket]:
         rows = []
         for (second, endpoint), values in sorted(self._latencies.items()):
-            values.sort()
+            p50, p95, p99 = percentiles(values, 0.50, 0.95, 0.99)
             rows.append(
                 Bucket(
                     second=second,
                     endpoint=endpoint,
                     requests=len(values),
                     failures=self._failures[(second, endpoint)],
-                    p50_ms=percentile(values, 0.50),
-                    p95_ms=percentile(values, 0.95),
-                    p99_ms=percentile(values, 0.99),
-                    max_ms=values[-1],
+                    p50_ms=p50,
+                    p95_ms=p95,
+                    p99_ms=p99,
+                    max_ms=max(values),
                 )
             )
         return rows

@@ -6,15 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import pytest
 
 from loadtest.embedded_pg import EmbeddedPostgres, free_port
+from loadtest.launch import launch
+from loadtest.launch import wait_ready as launch_wait_ready
 from model.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,34 +104,18 @@ def start_service(
         MODELSHIP_SPOOL_DIR=str(workdir / "spool"),
         **{f"MODELSHIP_{k.upper()}": str(v) for k, v in settings.items()},
     )
-    log_path = workdir / f"service-{port}.log"
-    workdir.mkdir(parents=True, exist_ok=True)
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", *UVICORN, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    service = LiveService(f"http://127.0.0.1:{port}", proc, log_path, env)
+    url = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", *UVICORN, "--host", "127.0.0.1", "--port", str(port)]
+    launched = launch(argv, url + "/ready", workdir / f"service-{port}.log", cwd=ROOT, env=env, timeout_s=None)
+    service = LiveService(url, launched.process, launched.log_path, env)
     if wait:
         wait_ready(service)
     return service
 
 
 def wait_ready(service: LiveService, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.proc.poll() is not None:
-            raise RuntimeError(f"service exited with {service.proc.returncode}:\n{service.logs()[-3000:]}")
-        try:
-            if httpx.get(service.url + "/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"service not ready after {timeout}s:\n{service.logs()[-3000:]}")
+    """Until /ready answers 200; NotReadyError (with the log's tail) if the service exits or times out."""
+    launch_wait_ready(service.url + "/ready", service.proc.poll, timeout_s=timeout, log_path=service.log_path)
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import psycopg
 
+from loadtest.stats import percentile
+
 BODY = {"size": 2500, "bedrooms": 3, "age": 10}
 
 
@@ -27,11 +29,10 @@ class LoadResult:
     retry_after_seen: bool = False
 
     def summary(self) -> str:
-        lat = sorted(self.latencies) or [0.0]
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        p99, most = percentile(self.latencies, 0.99), max(self.latencies, default=0.0)
         return (
             f"sent={self.sent} acked={len(self.acked)} statuses={dict(self.statuses)} "
-            f"errors={dict(self.errors)} p99={p99 * 1000:.0f}ms max={lat[-1] * 1000:.0f}ms"
+            f"errors={dict(self.errors)} p99={p99 * 1000:.0f}ms max={most * 1000:.0f}ms"
         )
 
 

@@ -43,3 +43,16 @@ def test_every_import_points_down() -> None:
 def test_the_check_sees_real_arrows() -> None:
     assert ("service/app.py", "model") in arrows("service")
     assert any(target == "loadtest" for _, target in arrows("pipelines"))
+
+
+def test_the_gate_does_not_import_the_bench() -> None:
+    """loadtest/'s top level is the release gate the pipelines import; loadtest/bench/ may use it, never the reverse."""
+    gate = list((ROOT / "loadtest").glob("*.py"))
+    into_bench = sorted(
+        str(path.relative_to(ROOT))
+        for path in gate
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("loadtest.bench"))
+        or (isinstance(node, ast.Import) and any(a.name.startswith("loadtest.bench") for a in node.names))
+    )
+    assert gate and into_bench == [], f"gate modules importing the bench: {into_bench}"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from loadtest.bench.harness import BenchSettings, run_bench
+from loadtest.bench.peer_cases import PEERS, case_keys
 from loadtest.bench.report import write_reports
 from loadtest.bench.wrk import wrk_binary
 
@@ -46,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         "--loadgen", choices=("wrk", "python"), default=None,
         help="what drives the load: wrk (as issue 12 measured; the default when installed) or our Python generator",
     )  # fmt: skip
-    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)}")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)} "
+                        f"(with --peers also: {', '.join(case_keys())})")  # fmt: skip
     return parser
 
 
@@ -66,12 +68,12 @@ def choose_loadgen(requested: str | None, wrk_installed: bool) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     only = frozenset(k.strip() for k in args.only.split(",") if k.strip())
-    if unknown := only - set(CASE_KEYS):
-        print(f"unknown --only keys: {sorted(unknown)}", file=sys.stderr)
-        return 2
     peers = tuple(p.strip() for p in args.peers.split(",") if p.strip())
-    if unknown_peers := set(peers) - {"kserve", "mlserver"}:
-        print(f"unknown --peers: {sorted(unknown_peers)}; use kserve, mlserver", file=sys.stderr)
+    if unknown_peers := set(peers) - set(PEERS):
+        print(f"unknown --peers: {sorted(unknown_peers)}; use {', '.join(PEERS)}", file=sys.stderr)
+        return 2
+    if unknown := only - set(CASE_KEYS) - set(case_keys(peers) if peers else ()):
+        print(f"unknown --only keys: {sorted(unknown)}", file=sys.stderr)
         return 2
     pairs = [item.partition("=") for item in args.service_env]
     if any(not key or not sep for key, sep, _ in pairs):

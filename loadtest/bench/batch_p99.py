@@ -18,7 +18,6 @@ import gc
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from loadtest.bench.harness import free_port
 from loadtest.bench.loadgen import encode_post, run_load
 from loadtest.checks import random_instance
 from loadtest.embedded_pg import EmbeddedPostgres
+from loadtest.launch import launch
 from model.artifact import load_model
 from model.train import train
 
@@ -138,35 +138,22 @@ def experiment(seconds: float, gc_mode: str, batch: int) -> None:
         command = [sys.executable, "-m", "loadtest.bench.batch_p99", "--serve", str(port),
                    "--model-dir", str(model_dir), "--database-url", database_url,
                    "--data-dir", str(root / "svc"), "--stats", str(stats)]  # fmt: skip
-        server = subprocess.Popen([*command, "--gc", gc_mode])
+        url = f"http://127.0.0.1:{port}"
+        server = launch([*command, "--gc", gc_mode], url + "/ready", root / "server.log", cwd=Path.cwd(),
+                        env=os.environ, timeout_s=120, name="the service")  # fmt: skip
         try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_ready(url)
             requests = [encode_post("127.0.0.1", port, "/predict", b) for b in bodies]
             load = run_load("127.0.0.1", port, requests, connections=32, warmup_s=2, duration_s=seconds,
                             expect=b'"predictions"')  # fmt: skip
             figures = commit_figures(url)
             time.sleep(1.5)  # the server's last summary of the window
         finally:
-            server.terminate()
-            server.wait(30)
+            server.stop(30)
             pg.stop()
         server_side = json.loads(stats.read_text())
         result = {"gc": gc_mode, "rps": load.rps, "p50_ms": load.p50_ms, "p99_ms": load.p99_ms,
                   "max_ms": load.max_ms, "errors": load.errors, **figures, "server": server_side}  # fmt: skip
         print(json.dumps(result, indent=1))
-
-
-def _wait_ready(url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready in 120 s")
 
 
 def main() -> None:

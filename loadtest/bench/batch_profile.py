@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import gc
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import numpy as np
 import orjson
 
 from loadtest.checks import random_instance
+from loadtest.stats import percentiles
 from model.artifact import load_model
 from model.train import train
 from service.columnar import check_instances, check_matrix
@@ -35,9 +35,8 @@ BATCH = 100
 
 
 def _stats(samples: list[float]) -> str:
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return f"median {statistics.median(ordered) * 1e6:7.0f} us  p99 {p99 * 1e6:7.0f} us"
+    median, p99 = percentiles(samples, 0.50, 0.99)
+    return f"median {median * 1e6:7.0f} us  p99 {p99 * 1e6:7.0f} us"
 
 
 def _time(stages: dict[str, Callable[[], Any]], seconds: float) -> dict[str, list[float]]:

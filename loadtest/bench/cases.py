@@ -28,6 +28,7 @@ class Workload:
     instances: int = 1  # per request
     path: str = "/predict"
     expect: bytes = b'"prediction'  # must appear in every 2xx body
+    family: str = ""  # the rows it sends ("house-1", "iris-1", "house-100"): what the servers are compared on
 
     def requests(self, port: int) -> list[bytes]:
         return [encode_post("127.0.0.1", port, self.path, body) for body in self.bodies]
@@ -39,7 +40,9 @@ class Case:
     label: str
     server: ServerSpec
     workload: Workload
-    group: str  # "modelship" or "baseline"
+    group: str  # "modelship", "baseline" or "peer"
+    system: str = ""  # who serves: "modelship", "kserve", "mlserver" (a baseline: its key)
+    path: str = ""  # how: "/predict", "v1", "v2", "v2, batching"; each system is compared on its fastest
 
 
 def _instances(manifest: Manifest, seed: int, count: int) -> list[dict[str, float | int]]:
@@ -54,8 +57,8 @@ def workloads(house: Manifest, iris: Manifest) -> dict[str, Workload]:
     iris_names = iris.feature_names
     batches = [_instances(house, 100 + i, BATCH_SIZE) for i in range(16)]
     return {
-        "house-1": Workload("house-price, 1 instance", tuple(orjson.dumps(r) for r in house_rows)),
-        "iris-1": Workload("iris, 1 instance", tuple(orjson.dumps(r) for r in iris_rows)),
+        "house-1": Workload("house-price, 1 instance", tuple(orjson.dumps(r) for r in house_rows), family="house-1"),
+        "iris-1": Workload("iris, 1 instance", tuple(orjson.dumps(r) for r in iris_rows), family="iris-1"),
         "iris-1-seed003": Workload(
             "iris, 1 instance",
             tuple(orjson.dumps({"input": [r[n] for n in iris_names]}) for r in iris_rows),
@@ -65,6 +68,7 @@ def workloads(house: Manifest, iris: Manifest) -> dict[str, Workload]:
             tuple(orjson.dumps({"instances": b}) for b in batches),
             instances=BATCH_SIZE,
             expect=b'"predictions"',
+            family="house-100",
         ),
     }
 
@@ -121,10 +125,14 @@ def build_cases(
 
     seed = ServerSpec("seed-style", "seed", _gunicorn(bench + "seed_flask:app"), house_env, log_table=tables.SEED_TABLE)
     iris_flask = ServerSpec("iris-flask", "iris-flask", _gunicorn(bench + "iris_flask:app"), iris_env)
+
+    def modelship(key: str, label: str, model_dir: Path, workload: Workload) -> Case:
+        return Case(f"modelship-{key}", label, service(key, model_dir), workload, "modelship", "modelship", "/predict")
+
     return [
-        Case("modelship-house", "modelship, house-price", service("house", house_dir), load["house-1"], "modelship"),
-        Case("modelship-iris", "modelship, iris", service("iris", iris_dir), load["iris-1"], "modelship"),
-        Case("modelship-batch", "modelship, batch of 100", service("batch", house_dir), load["house-100"], "modelship"),
+        modelship("house", "modelship, house-price", house_dir, load["house-1"]),
+        modelship("iris", "modelship, iris", iris_dir, load["iris-1"]),
+        modelship("batch", "modelship, batch of 100", house_dir, load["house-100"]),
         Case("seed-style", "seed-style Flask+gunicorn, conn/request", seed, load["house-1"], "baseline"),
         Case("naive-fastapi", "naive FastAPI, pooled INSERT/request",
              asgi("naive-fastapi", "naive_fastapi:create_app", house_env), load["house-1"], "baseline"),

@@ -42,7 +42,7 @@ class BenchSettings:
     only: frozenset[str] = frozenset()
     service_env: tuple[tuple[str, str], ...] = ()  # extra MODELSHIP_* settings, to try a lever
     bytecode_cache: bool = True  # see server_environment()
-    peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/peers.py)
+    peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/bench/peers.py)
     rounds: int = 1  # interleaved rounds: every case once per round, medians reported
     loadgen: str = "python"  # "wrk" (loadtest/bench/wrk.py, as issue 12 measured) or "python" (loadgen.py)
 
@@ -61,6 +61,9 @@ class CaseResult:
     rows_logged: int | None  # rows the server's log table gained over the whole run
     answered_total: int  # 2xx over the whole run, warm-up included
     rounds_rps: tuple[float, ...] = ()  # each round's req/s, in round order, when there were several
+    system: str = ""  # see Case
+    path: str = ""
+    family: str = ""
 
     @property
     def instances_per_s(self) -> float:
@@ -164,7 +167,7 @@ def run_case(case: Case, ctx: _Context) -> CaseResult:
     rows_before = pg.rows(table) if table else 0
     server = ctx.start(case.server)
     samples: dict[str, tuple[float, float]] = {}
-    if case.workload.path.startswith("/v2/"):
+    if case.workload.path.startswith(("/v1/", "/v2/")):
         _check_before_timing(case, server)
 
     def on_window(phase: str) -> None:
@@ -189,6 +192,9 @@ def run_case(case: Case, ctx: _Context) -> CaseResult:
         ready_s=server.ready_s,
         rows_logged=pg.rows(table) - rows_before if table else None,
         answered_total=load.answered_total,
+        system=case.system,
+        path=case.path,
+        family=case.workload.family,
     )
 
 
@@ -210,13 +216,13 @@ def _drive(case: Case, port: int, settings: BenchSettings, on_window: Callable[[
 
 
 def _check_before_timing(case: Case, server: RunningServer) -> None:
-    """A v2 server's first answer must equal scikit-learn's before it is timed."""
+    """A v1 or v2 server's first answer must equal scikit-learn's before it is timed (and name our version)."""
     from loadtest.bench.peer_cases import check_answers, model_dir_of
 
     model_dir = model_dir_of(case)
     try:
         if model_dir is not None:
-            check_answers(server.port, case.workload, model_dir)
+            check_answers(server.port, case.workload, model_dir, check_version=case.system == "modelship")
     except (AssertionError, OSError, ValueError) as exc:
         server.stop()
         raise ServerError(f"{case.key} answers wrongly, not timed: {exc}") from None
@@ -326,10 +332,10 @@ def run_bench(settings: BenchSettings, postgres: EmbeddedPostgres | None = None)
             if settings.peers:
                 from loadtest.bench.peer_cases import peer_cases
 
-                cases += peer_cases(
+                cases += [c for c in peer_cases(
                     settings.peers, house_dir, iris_dir, manifests["house-price"], manifests["iris"], pg.url,
                     scratch, settings.workers, dict(settings.service_env),
-                )  # fmt: skip
+                ) if not settings.only or c.key in settings.only]  # fmt: skip
             results, failures = _run_cases(cases, ctx)
             first, cold = float("nan"), list[float]()
             if not settings.only or "cold-start" in settings.only:

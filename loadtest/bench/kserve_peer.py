@@ -1,6 +1,6 @@
 """KServe's ModelServer with a small `kserve.Model` serving our `model.joblib`: the peer of `make bench PEERS=kserve`.
 
-Runs in KServe's own venv (loadtest/peers.py), so it imports nothing of modelship. The model follows
+Runs in KServe's own venv (loadtest/bench/peers.py), so it imports nothing of modelship. The model follows
 KServe's sklearnserver (kserve/kserve, python/sklearnserver/sklearnserver/model.py): `load()` reads
 the one joblib file with joblib and sets `ready`; `predict()` takes the v2 request's first input with
 `get_predict_input` and answers `get_predict_response` of `predict` (or `predict_proba` when

@@ -22,6 +22,8 @@ from typing import cast
 
 import numpy as np
 
+from loadtest.stats import percentiles
+
 try:
     import uvloop
 except ImportError:  # pragma: no cover - uvicorn[standard] brings it; plain asyncio still works
@@ -225,10 +227,7 @@ async def _drive(
     latencies = np.asarray(tally.latencies_ns, dtype=np.float64) / 1e6
     ok = sum(n for status, n in tally.statuses.items() if 200 <= status < 300)
     errors = len(latencies) - ok + tally.bad_bodies + tally.transport_errors
-
-    def pct(quantile: float) -> float:
-        return float(np.percentile(latencies, quantile)) if latencies.size else float("nan")
-
+    p50, p90, p99 = percentiles(latencies.tolist(), 0.50, 0.90, 0.99)
     return LoadResult(
         connections=connections,
         duration_s=elapsed,
@@ -236,11 +235,11 @@ async def _drive(
         statuses=dict(tally.statuses),
         errors=errors,
         rps=(ok - tally.bad_bodies) / elapsed,
-        p50_ms=pct(50),
-        p90_ms=pct(90),
-        p99_ms=pct(99),
-        max_ms=float(latencies.max()) if latencies.size else float("nan"),
-        mean_ms=float(latencies.mean()) if latencies.size else float("nan"),
+        p50_ms=p50,
+        p90_ms=p90,
+        p99_ms=p99,
+        max_ms=float(latencies.max()),
+        mean_ms=float(latencies.mean()),
         loadgen_cpu_s=cpu,
         answered_total=tally.answered_total,
     )

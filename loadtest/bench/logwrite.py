@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -27,6 +26,7 @@ from psycopg.types.json import Jsonb
 
 from loadtest.checks import random_instance
 from loadtest.embedded_pg import EmbeddedPostgres
+from loadtest.stats import percentiles
 from model.artifact import load_model
 from model.train import train
 from service import db
@@ -163,9 +163,8 @@ async def run(model_dir: Path, batch: int, commits: int) -> None:
             for shape, (inputs, outputs) in shapes(model_dir, batch).items():
                 for how, write in writers.items():
                     samples, cpu = await measure(url, write, inputs, outputs, f"{shape}{how}", commits)
-                    samples.sort()
-                    p90 = samples[int(len(samples) * 0.9)]
-                    print(f"{shape:<38} {how:<40} median {statistics.median(samples) * 1e3:6.1f}  "
+                    median, p90 = percentiles(samples, 0.50, 0.90)
+                    print(f"{shape:<38} {how:<40} median {median * 1e3:6.1f}  "
                           f"p90 {p90 * 1e3:6.1f}  client CPU {cpu * 1e3:5.2f}  "
                           f"({len(inputs) + len(outputs)} B JSON/row)")  # fmt: skip
         finally:

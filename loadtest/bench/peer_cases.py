@@ -1,15 +1,18 @@
-"""`make bench PEERS=kserve,mlserver`: KServe and MLServer serving the same model.joblib, over v2, beside modelship.
+"""`make bench PEERS=kserve,mlserver`: KServe and MLServer on our model.joblib beside modelship, on every path each has.
 
-Every server here gets the same Open Inference Protocol v2 bodies (one `[N, n_features]` FP64 tensor,
-the same rows as the /predict workloads), and its answers are checked against scikit-learn on those
-rows before any timing (`check_answers`). Each peer runs from its own venv (loadtest/peers.py).
+Every system gets the same rows as the /predict workloads, over each protocol it speaks: KServe v1
+(`{"instances": [[...]]}` to `/v1/models/{name}:predict`, its sklearnserver's default and its fastest) and
+Open Inference Protocol v2 (one `[N, n_features]` FP64 tensor), MLServer v2 (with and without adaptive
+batching), and modelship `/predict`, v1 and v2. So v1 meets v1 and v2 meets v2 in the table, and the report
+compares each system on its fastest path (report.py). Every answer is checked against scikit-learn on the
+same rows before any timing (`check_answers`). Each peer runs from its own venv (loadtest/bench/peers.py).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,41 +20,70 @@ import numpy as np
 import orjson
 
 from loadtest.bench.cases import BATCH_SIZE, VARIANTS, Case, Workload, _instances, service_spec
+from loadtest.bench.peers import ensure_venv
 from loadtest.bench.servers import ServerSpec
-from loadtest.peers import ensure_venv
 from model.artifact import load_model
 from model.manifest import Manifest
 
 PEERS = ("kserve", "mlserver")
 KSERVE_PEER = Path(__file__).with_name("kserve_peer.py")
+FAMILIES = ("house-1", "iris-1", "house-100")
+PEER_PROTOCOLS = {"kserve": ("v1", "v2"), "mlserver": ("v2",)}  # MLServer speaks v2 only
 
 
-def _v2_body(rows: list[dict[str, Any]], names: list[str]) -> bytes:
-    data = [[row[n] for n in names] for row in rows]
+def case_keys(peers: tuple[str, ...] = PEERS) -> tuple[str, ...]:
+    """The keys of `peer_cases(peers, ...)`, in its order, for `--only`."""
+    short = {"house-1": "house", "iris-1": "iris", "house-100": "batch"}
+    keys = [f"modelship-{protocol}-{short[family]}" for protocol in ("v1", "v2") for family in FAMILIES]
+    for peer in peers:
+        keys += [f"{peer}-{family}-{protocol}" for protocol in PEER_PROTOCOLS[peer] for family in FAMILIES]
+        keys += ["mlserver-iris-batching"] if peer == "mlserver" else []
+    return tuple(keys)
+
+
+def _matrix(rows: list[dict[str, Any]], names: list[str]) -> list[list[Any]]:
+    return [[row[n] for n in names] for row in rows]
+
+
+def v1_body(rows: list[dict[str, Any]], names: list[str]) -> bytes:
+    """KServe's v1 request: `{"instances": [[...], ...]}`, one list per row in the manifest's feature order."""
+    return orjson.dumps({"instances": _matrix(rows, names)})
+
+
+def v2_body(rows: list[dict[str, Any]], names: list[str]) -> bytes:
+    """An Open Inference Protocol v2 request: one `[N, n_features]` FP64 tensor."""
+    data = _matrix(rows, names)
     return orjson.dumps({"inputs": [{"name": "input", "shape": [len(data), len(names)], "datatype": "FP64",
                                      "data": data}]})  # fmt: skip
 
 
-def v2_workloads(house: Manifest, iris: Manifest) -> dict[str, tuple[str, Workload]]:
-    """model name -> workload, for each v2 workload: the rows of the /predict workloads, v2-shaped."""
-    house_names, iris_names = house.feature_names, iris.feature_names
+def v1_path(model: str) -> str:
+    return f"/v1/models/{model}:predict"
+
+
+def protocol_workloads(house: Manifest, iris: Manifest) -> dict[str, tuple[str, Workload]]:
+    """ "{family}-{v1|v2}" -> (model name, workload): the rows of the /predict workloads, in each protocol's body."""
     house_rows, iris_rows = _instances(house, 1, VARIANTS), _instances(iris, 2, VARIANTS)
     batches = [_instances(house, 100 + i, BATCH_SIZE) for i in range(16)]
-
-    def load(label: str, model: str, bodies: list[bytes], instances: int = 1) -> tuple[str, Workload]:
-        path = f"/v2/models/{model}/infer"
-        return model, Workload(label, tuple(bodies), instances=instances, path=path, expect=b'"outputs"')
-
-    return {
-        "house-1-v2": load("house-price, 1 instance, v2", house.name,
-                           [_v2_body([r], house_names) for r in house_rows]),
-        "iris-1-v2": load("iris, 1 instance, v2", iris.name, [_v2_body([r], iris_names) for r in iris_rows]),
-        "house-100-v2": load(f"house-price, batch of {BATCH_SIZE}, v2", house.name,
-                             [_v2_body(b, house_names) for b in batches], BATCH_SIZE),
-    }  # fmt: skip
+    rows = {"house-1": (house, [[r] for r in house_rows], "house-price, 1 instance"),
+            "iris-1": (iris, [[r] for r in iris_rows], "iris, 1 instance"),
+            "house-100": (house, batches, f"house-price, batch of {BATCH_SIZE}")}  # fmt: skip
+    loads = {}
+    for family, (manifest, bodies, label) in rows.items():
+        names, size = manifest.feature_names, len(bodies[0])
+        loads[f"{family}-v1"] = manifest.name, Workload(
+            f"{label}, v1", tuple(v1_body(b, names) for b in bodies), size, v1_path(manifest.name),
+            b'"predictions"', family,
+        )  # fmt: skip
+        loads[f"{family}-v2"] = manifest.name, Workload(
+            f"{label}, v2", tuple(v2_body(b, names) for b in bodies), size, f"/v2/models/{manifest.name}/infer",
+            b'"outputs"', family,
+        )  # fmt: skip
+    return loads
 
 
 def _kserve(key: str, model_dir: Path, name: str, workers: int) -> ServerSpec:
+    """One KServe ModelServer; it answers v1 and v2 alike, so the same spec serves both protocols' cases."""
     argv = (str(ensure_venv("kserve")), str(KSERVE_PEER), "--model_dir", str(model_dir), "--model_name", name,
             "--http_port", "{port}", "--workers", str(workers))  # fmt: skip
     return ServerSpec(key, "KServe 0.21", argv, {}, ready_path=f"/v2/models/{name}/ready")
@@ -83,44 +115,91 @@ def peer_cases(
     peers: tuple[str, ...], house_dir: Path, iris_dir: Path, house: Manifest, iris: Manifest,
     db_url: str, scratch: Path, workers: int, service_env: Mapping[str, str],
 ) -> list[Case]:  # fmt: skip
-    load = v2_workloads(house, iris)
+    """modelship over v1 and v2 for each workload, then each peer over every protocol it speaks."""
+    load = protocol_workloads(house, iris)
     dirs = {house.name: house_dir, iris.name: iris_dir}
-    cases = [Case("modelship-v2-batch", "modelship v2, batch of 100",
-                  service_spec("v2-batch", house_dir, db_url, scratch, workers, service_env),
-                  load["house-100-v2"][1], "modelship")]  # fmt: skip
+    short = {"house-1": "house", "iris-1": "iris", "house-100": "batch"}
+    cases = []
+    for protocol in ("v1", "v2"):
+        for family in FAMILIES:
+            model, workload = load[f"{family}-{protocol}"]
+            key = f"{protocol}-{short[family]}"
+            spec = service_spec(key, dirs[model], db_url, scratch, workers, service_env)
+            cases.append(Case(f"modelship-{key}", f"modelship {protocol}, {workload.key.rsplit(',', 1)[0]}", spec,
+                              workload, "modelship", "modelship", protocol))  # fmt: skip
     for peer in peers:
-        for workload_key in ("house-1-v2", "iris-1-v2", "house-100-v2"):
-            model, workload = load[workload_key]
-            key = f"{peer}-{workload_key}"
-            spec = _kserve(key, dirs[model], model, workers) if peer == "kserve" else \
-                _mlserver(key, dirs[model], model, workers, scratch, batch=False)  # fmt: skip
-            cases.append(Case(key, f"{peer}, {workload.key}", spec, workload, "peer"))
+        for protocol in PEER_PROTOCOLS[peer]:
+            for family in FAMILIES:
+                model, workload = load[f"{family}-{protocol}"]
+                key = f"{peer}-{family}-{protocol}"
+                spec = _kserve(key, dirs[model], model, workers) if peer == "kserve" else \
+                    _mlserver(key, dirs[model], model, workers, scratch, batch=False)  # fmt: skip
+                cases.append(Case(key, f"{peer}, {workload.key}", spec, workload, "peer", peer, protocol))
         if peer == "mlserver":
             model, workload = load["iris-1-v2"]
             spec = _mlserver("mlserver-iris-batching", dirs[model], model, workers, scratch, batch=True)
-            cases.append(Case(spec.key, "mlserver, iris, max_batch_size 32 / 2 ms", spec, workload, "peer"))
+            cases.append(Case(spec.key, "mlserver, iris, max_batch_size 32 / 2 ms", spec, workload, "peer",
+                              "mlserver", "v2, batching"))  # fmt: skip
     return cases
 
 
-def check_answers(port: int, workload: Workload, model_dir: Path) -> None:
-    """Post the first body; its first output must equal scikit-learn's predict on the same rows."""
-    estimator, _ = load_model(model_dir)
+def _sent_rows(workload: Workload, body: bytes) -> np.ndarray:
+    request = orjson.loads(body)
+    if "instances" in request:
+        return np.asarray(request["instances"], dtype=np.float64)
+    tensor = request["inputs"][0]
+    return np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
+
+
+def _answered_values(answer: Any) -> Sequence[Any]:
+    """v1: `predictions`, one plain value per row (KServe's shape); v2: the first output's data."""
+    if "predictions" in answer:
+        return list(answer["predictions"])
+    return list(answer["outputs"][0]["data"])
+
+
+def answer_problem(
+    workload: Workload, body: bytes, status: int, answer: Any, estimator: Any, version: str | None = None
+) -> str | None:
+    """Why an answer to `body` is wrong, or None: its values must equal scikit-learn's predict on the same rows.
+
+    `version`, when given (modelship's cases), must be the answer's `model_version` as well.
+    """
+    if status != 200:
+        return f"{workload.path} answered {status}: {answer}"
+    if not isinstance(answer, dict) or not ("predictions" in answer or "outputs" in answer):
+        return f"{workload.path} answered neither predictions nor outputs: {str(answer)[:200]}"
+    if version is not None and answer.get("model_version") != version:
+        return f"{workload.path} answered model_version {answer.get('model_version')!r}, not {version!r}"
+    try:
+        got = np.asarray(_answered_values(answer), dtype=np.float64)
+    except (TypeError, ValueError):
+        return f"{workload.path} answered values that are not plain numbers: {str(answer)[:200]}"
+    want = np.asarray(estimator.predict(_sent_rows(workload, body)), dtype=np.float64)
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-6):
+        return f"{workload.path} disagrees with scikit-learn: {got[:5]} != {want[:5]}"
+    return None
+
+
+def check_answers(port: int, workload: Workload, model_dir: Path, *, check_version: bool = False) -> None:
+    """Post the first body; its answer must equal scikit-learn's predict on the same rows (AssertionError if not)."""
+    estimator, manifest = load_model(model_dir)
     body = workload.bodies[0]
-    tensor = orjson.loads(body)["inputs"][0]
-    rows = np.asarray(tensor["data"], dtype=np.float64).reshape(tensor["shape"])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
         connection.request("POST", workload.path, body, {"Content-Type": "application/json"})
         response = connection.getresponse()
-        answer = orjson.loads(response.read())
+        text = response.read()
     finally:
         connection.close()
-    if response.status != 200:
-        raise AssertionError(f"{workload.path} answered {response.status}: {answer}")
-    got = np.asarray(answer["outputs"][0]["data"], dtype=np.float64)
-    want = np.asarray(estimator.predict(rows), dtype=np.float64)
-    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-6):
-        raise AssertionError(f"{workload.path} disagrees with scikit-learn: {got[:5]} != {want[:5]}")
+    try:
+        answer = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        answer = text[:200]
+    version = manifest.version if check_version else None
+    problem = answer_problem(workload, body, response.status, answer, estimator, version)
+    if problem:
+        raise AssertionError(problem)
 
 
 def model_dir_of(case: Case) -> Path | None:

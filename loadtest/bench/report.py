@@ -37,13 +37,26 @@ def _ratio(
     return observe
 
 
-IRIS_PEERS = ("kserve-iris-1-v2", "mlserver-iris-1-v2", "mlserver-iris-batching")
+FAMILY_LABELS = {"house-1": "house-price, 1 instance", "iris-1": "iris, 1 instance", "house-100": "batch of 100"}
 
 
-def _vs_best(own: str, peers: tuple[str, ...]) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+def fastest(rows: dict[str, CaseResult], family: str, systems: tuple[str, ...]) -> CaseResult | None:
+    """The fastest path (highest req/s) any of `systems` has for the workload `family`: each is compared on its best."""
+    candidates = [r for r in rows.values() if r.family == family and r.system in systems]
+    return max(candidates, key=lambda r: r.load.rps, default=None)
+
+
+def _vs_fastest(
+    family: str, peers: tuple[str, ...], figure: str = "rps"
+) -> Callable[[dict[str, CaseResult], BenchRun], float | None]:
+    """modelship's fastest path over the peers' fastest, for one workload: req/s, or the p99 of those same paths."""
+
     def observe(rows: dict[str, CaseResult], _run: BenchRun) -> float | None:
-        best = max((rows[k].load.rps for k in peers if k in rows), default=0.0)
-        return rows[own].load.rps / best if own in rows and best > 0 else None
+        own, peer = fastest(rows, family, ("modelship",)), fastest(rows, family, peers)
+        if own is None or peer is None:
+            return None
+        below = float(getattr(peer.load, figure))
+        return float(getattr(own.load, figure)) / below if below > 0 else None
 
     return observe
 
@@ -70,18 +83,14 @@ TARGETS = (
            _field("modelship-batch", "instances_per_s")),
     BenchTarget("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
            lambda _rows, run: run.cold_start_median_s),
-    # Issue 12, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them).
-    BenchTarget("house 1-instance req/s vs KServe", ">=", 3.0, "x", _ratio("modelship-house", "kserve-house-1-v2")),
-    BenchTarget("batch of 100 req/s vs KServe, /predict", ">=", 1.5, "x",
-           _ratio("modelship-batch", "kserve-house-100-v2")),
-    BenchTarget("batch of 100 req/s vs KServe, v2 infer", ">=", 1.5, "x",
-           _ratio("modelship-v2-batch", "kserve-house-100-v2")),
-    BenchTarget("batch of 100 p99 / KServe's p99, /predict", "<=", 1.0, "x",
-           _ratio("modelship-batch", "kserve-house-100-v2", "p99_ms")),
-    BenchTarget("batch of 100 p99 / KServe's p99, v2 infer", "<=", 1.0, "x",
-           _ratio("modelship-v2-batch", "kserve-house-100-v2", "p99_ms")),
-    BenchTarget("iris req/s vs the best peer (its batching on)", ">=", 5.0, "x",
-                _vs_best("modelship-iris", IRIS_PEERS)),
+    # Issue 12, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them); each side on its fastest
+    # path for the workload (modelship: /predict, v1 or v2; KServe: v1 or v2), which `peers:` names.
+    BenchTarget("house 1-instance req/s vs KServe, fastest paths", ">=", 3.0, "x", _vs_fastest("house-1", ("kserve",))),
+    BenchTarget("batch of 100 req/s vs KServe, fastest paths", ">=", 1.5, "x", _vs_fastest("house-100", ("kserve",))),
+    BenchTarget("batch of 100 p99 / KServe's p99, fastest paths", "<=", 1.0, "x",
+                _vs_fastest("house-100", ("kserve",), "p99_ms")),
+    BenchTarget("iris req/s vs the fastest peer path (batching on)", ">=", 5.0, "x",
+                _vs_fastest("iris-1", ("kserve", "mlserver"))),
 )  # fmt: skip
 
 
@@ -102,19 +111,30 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _path_cell(row: CaseResult, rows: dict[str, CaseResult]) -> str:
+    """The path a row measured; `*` marks its system's fastest for the workload, the one the ratios use."""
+    if not row.path:
+        return ""
+    best = fastest(rows, row.family, (row.system,)) if row.group in ("modelship", "peer") else None
+    return row.path + (" *" if best is row else "")
+
+
 def table(run: BenchRun) -> str:
-    header = (f"{'server':<40}{'workload':<27}{'req/s':>8}{'inst/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
+    rows = {r.key: r for r in run.results}
+    header = (f"{'server':<40}{'workload':<27}{'path':<15}{'req/s':>8}{'inst/s':>9}{'p50 ms':>8}{'p99 ms':>8}"
               f"{'srv µs/req':>11}{'db µs/req':>10}{'gen %':>6}{'errors':>7}{'rows/2xx':>9}{'ready s':>8}")  # fmt: skip
     lines = [header, "-" * len(header)]
     for r in run.results:
         logged = None if r.rows_logged is None else r.rows_logged / max(r.answered_total, 1)
         gen_pct = 100 * r.load.loadgen_cpu_s / r.load.duration_s
         lines.append(
-            f"{r.label[:39]:<40}{r.workload[:26]:<27}{r.load.rps:>8,.0f}{r.instances_per_s:>9,.0f}"
-            f"{r.load.p50_ms:>8.2f}{r.load.p99_ms:>8.2f}{r.server_cpu_us:>11,.0f}{_fmt(r.db_cpu_us):>10}"
+            f"{r.label[:39]:<40}{r.workload[:26]:<27}{_path_cell(r, rows)[:14]:<15}"
+            f"{r.load.rps:>8,.0f}{r.instances_per_s:>9,.0f}{r.load.p50_ms:>8.2f}{r.load.p99_ms:>8.2f}{r.server_cpu_us:>11,.0f}{_fmt(r.db_cpu_us):>10}"
             f"{gen_pct:>6.0f}{r.load.errors:>7}{_fmt(logged, 3):>9}{r.ready_s:>8.2f}"
         )
     lines += [f"{key:<40}FAILED: {reason}" for key, reason in run.failures.items()]
+    if any(r.path for r in run.results):
+        lines.append("path: * marks each system's fastest path for the workload, the one the peer ratios use")
     return "\n".join(lines)
 
 
@@ -131,29 +151,27 @@ def targets_text(verdicts: list[dict[str, Any]]) -> str:
 def ratios_text(run: BenchRun) -> str:
     rows = {r.key: r for r in run.results}
     house = rows.get("modelship-house")
-    if house is None:
-        return ""
     parts = [f"{r.key} {house.load.rps / r.load.rps:.2f}x" for r in run.results
-             if r.group == "baseline" and r.workload == house.workload and r.load.rps > 0]  # fmt: skip
-    return "modelship house-price req/s vs: " + ", ".join(parts) + _peer_ratios(rows)
+             if house and r.group == "baseline" and r.workload == house.workload and r.load.rps > 0]  # fmt: skip
+    baselines = "modelship house-price req/s vs: " + ", ".join(parts) if parts else ""
+    return (baselines + _peer_ratios(rows)).strip()
 
 
-# Which modelship case each peer workload is compared with (make bench PEERS=...).
-PEER_COUNTERPARTS = {"house-1-v2": ("modelship-house",), "iris-1-v2": ("modelship-iris",),
-                     "house-100-v2": ("modelship-batch", "modelship-v2-batch")}  # fmt: skip
-
-
-def _peer_ratios(rows: dict[str, Any]) -> str:
+def _peer_ratios(rows: dict[str, CaseResult]) -> str:
+    """Per workload and peer: modelship's fastest path against the peer's fastest, each path named."""
     lines = []
-    for r in rows.values():
-        if r.group != "peer" or r.load.rps <= 0:
-            continue
-        workload = next((w for w in PEER_COUNTERPARTS if r.key.endswith(w)), "iris-1-v2")
-        for own in (rows[k] for k in PEER_COUNTERPARTS[workload] if k in rows):
-            lines.append(f"  {own.key} vs {r.key}: req/s {own.load.rps / r.load.rps:.2f}x, "
-                         f"p99 {own.load.p99_ms:.1f} vs {r.load.p99_ms:.1f} ms, "
-                         f"CPU {own.server_cpu_us:,.0f} vs {r.server_cpu_us:,.0f} µs/req")  # fmt: skip
-    return "\npeers:\n" + "\n".join(lines) if lines else ""
+    for family, label in FAMILY_LABELS.items():
+        own = fastest(rows, family, ("modelship",))
+        for peer in sorted({r.system for r in rows.values() if r.group == "peer" and r.family == family}):
+            theirs = fastest(rows, family, (peer,))
+            if own is None or theirs is None or theirs.load.rps <= 0:
+                continue
+            lines.append(f"  {label}: modelship {own.path} vs {peer} {theirs.path}: "
+                         f"req/s {own.load.rps:,.0f} vs {theirs.load.rps:,.0f} "
+                         f"= {own.load.rps / theirs.load.rps:.2f}x, "
+                         f"p99 {own.load.p99_ms:.1f} vs {theirs.load.p99_ms:.1f} ms, "
+                         f"CPU {own.server_cpu_us:,.0f} vs {theirs.server_cpu_us:,.0f} µs/req")  # fmt: skip
+    return "\npeers, each side on its fastest path:\n" + "\n".join(lines) if lines else ""
 
 
 def _context_text(run: BenchRun) -> str:

@@ -15,8 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import httpx
-
+from loadtest import launch
 from pipelines.errors import UpdateFailedError
 from service import run
 
@@ -100,21 +99,18 @@ def stop(pid: int, timeout_s: float) -> None:
     _CHILDREN.pop(pid, None)
 
 
+def exit_code(pid: int) -> int | None:
+    """None while `pid` runs; its exit code once it ended, -1 when an earlier run started it (no code to read)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll()
+    return None if is_alive(pid) else -1
+
+
 def wait_ready(url: str, pid: int, timeout_s: float, log_file: Path, path: str = "/ready") -> None:
-    """Poll {url}{path} until 200; raise UpdateFailedError if the process dies or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if not is_alive(pid):
-                raise UpdateFailedError(f"the service exited during startup:\n{log_tail(log_file)}")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get(f"{url}{path}").status_code == 200:
-                    return
-            time.sleep(0.2)
-    raise UpdateFailedError(f"the service was not ready after {timeout_s:.0f} s:\n{log_tail(log_file)}")
+    """Poll {url}{path} until 200 (loadtest.launch); UpdateFailedError if the process dies or time runs out."""
+    try:
+        launch.wait_ready(f"{url}{path}", lambda: exit_code(pid), timeout_s=timeout_s, poll_s=0.2, log_path=log_file)
+    except launch.NotReadyError as exc:
+        raise UpdateFailedError(str(exc)) from None
 
-
-def log_tail(log_file: Path, lines: int = 15) -> str:
-    if not log_file.exists():
-        return "(no log)"
-    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])

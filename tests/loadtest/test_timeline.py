@@ -4,16 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from loadtest.timeline import AGGREGATED, Timeline, percentile, read_csv
-
-
-def test_nearest_rank_percentile() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 0.50) == 50
-    assert percentile(values, 0.95) == 95
-    assert percentile(values, 0.99) == 99
-    assert percentile([7.0], 0.99) == 7
-    assert percentile([], 0.5) == 0
+from loadtest.timeline import AGGREGATED, Timeline, read_csv
 
 
 def test_buckets_per_second_and_endpoint_round_trip_through_csv(tmp_path: Path) -> None:

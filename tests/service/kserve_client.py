@@ -1,4 +1,4 @@
-"""Run inside KServe's own venv (loadtest.peers): call modelship's v2 routes with kserve.InferenceRESTClient.
+"""Run inside KServe's own venv (loadtest.bench.peers): call modelship's v2 routes with kserve.InferenceRESTClient.
 
 Reads {"url", "model", "rows", "headers"} as JSON on stdin; prints what the client got back as JSON.
 The request is built with KServe's own InferRequest / InferInput (binary tensor data, as its default).

@@ -215,7 +215,7 @@ def test_api_key_scopes_apply_to_v2(served: Served) -> None:
 
 def test_kserve_client_equals_sklearn(served: Served) -> None:
     """kserve.InferenceRESTClient (v2), run from KServe's own venv: its pins conflict with ours."""
-    from loadtest.peers import ensure_venv
+    from loadtest.bench.peers import ensure_venv
 
     x = served.rows(100, seed=3)
     script = Path(__file__).with_name("kserve_client.py")

@@ -19,7 +19,7 @@ import numpy
 import sklearn
 
 logger = logging.getLogger("modelship.peers")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PEERS_DIR = ROOT / ".venv-peers"
 REQUIREMENTS: dict[str, list[str]] = {
     "kserve": ["kserve==0.21.0"],

@@ -53,11 +53,11 @@ def secret_problems(c: pulumi.Config) -> list[str]:
 def problems(image: ImageConfig) -> list[str]:
     found = []
     if not read.LABEL_VALUE.match(image.model_version):
-        found.append("modelVersion must be set to an artifact version such as house-price-3f9a0c1b2d4e")
+        found.append(f"{contract.MODEL_VERSION} must be set to an artifact version such as house-price-3f9a0c1b2d4e")
     if image.digest_ref and not _DIGEST_REF.match(image.digest_ref):
-        found.append(f"image.digestRef must look like repo@sha256:<64 hex>, got {image.digest_ref!r}")
+        found.append(f"{contract.IMAGE_DIGEST_REF} must look like repo@sha256:<64 hex>, got {image.digest_ref!r}")
     if not image.digest_ref and not image.repository:
-        found.append("image.repository is required to build an image (or set image.digestRef)")
+        found.append(f"image.repository is required to build an image (or set {contract.IMAGE_DIGEST_REF})")
     if image.repository and (":" in image.repository.rsplit("/", 1)[-1] or "@" in image.repository):
-        found.append("image.repository takes no tag or digest; the tag is modelVersion")
+        found.append(f"image.repository takes no tag or digest; the tag is {contract.MODEL_VERSION}")
     return found

@@ -63,7 +63,8 @@ def load(c: pulumi.Config, stack: str) -> ServiceConfig:
 
 def secret_problems(c: pulumi.Config) -> list[str]:
     if read.boolean(c, contract.AUTH_REQUIRED) and not read.secret_text(c, contract.API_KEYS):
-        return ["auth.required is true but auth.apiKeys is empty: pulumi config set --secret auth.apiKeys"]
+        keys = contract.API_KEYS
+        return [f"{contract.AUTH_REQUIRED} is true but {keys} is empty: pulumi config set --secret {keys}"]
     return []
 
 

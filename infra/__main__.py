@@ -11,7 +11,7 @@ if _REPO_ROOT not in sys.path:
 
 import pulumi  # noqa: E402
 
-from infra import config  # noqa: E402
+from infra import config, contract  # noqa: E402
 from infra.components import (  # noqa: E402
     GpuNodePool,
     ModelImage,
@@ -45,8 +45,9 @@ image = ModelImage(
     ),
 )
 
+SERVICE = "modelship"  # the ModelService, and so its Deployment and HorizontalPodAutoscaler
 service = ModelService(
-    "modelship",
+    SERVICE,
     ModelServiceArgs(
         image_ref=image.ref,
         model_version=i.model_version,
@@ -71,15 +72,15 @@ if cfg.monitoring and cfg.monitoring.enabled:
             labels=service.labels,
             settings=cfg.monitoring,
             spool_max_bytes=cfg.service.spool_max_bytes,
-            hpa_name="modelship",
+            hpa_name=SERVICE,
             rps_metric=hpa.rps_metric if hpa.enabled and hpa.rps_per_pod > 0 else "",
         ),
     )
 
-pulumi.export("serviceUrl", service.url)
-pulumi.export("externalAddress", service.external_address)
-pulumi.export("imageRef", image.ref)
-pulumi.export("modelVersion", i.model_version)
-pulumi.export("databaseHost", service.database.host)
-pulumi.export("databaseUrl", pulumi.Output.secret(service.database.url))
-pulumi.export("namespace", service.namespace)
+pulumi.export(contract.OUTPUT_URL, service.url)
+pulumi.export(contract.OUTPUT_EXTERNAL_ADDRESS, service.external_address)
+pulumi.export(contract.OUTPUT_IMAGE_REF, image.ref)
+pulumi.export(contract.OUTPUT_MODEL_VERSION, i.model_version)
+pulumi.export(contract.OUTPUT_DATABASE_HOST, service.database.host)
+pulumi.export(contract.OUTPUT_DATABASE_URL, pulumi.Output.secret(service.database.url))
+pulumi.export(contract.OUTPUT_NAMESPACE, service.namespace)

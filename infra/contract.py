@@ -1,11 +1,11 @@
 """The names infra/ and pipelines/ share: the config keys the pipelines set and the outputs they read.
 
-One owner for each name (STYLE.md, "Contracts across seams"): Pulumi.yaml declares these keys, infra/config.py
+One owner for each name (STYLE.md, "Contracts across seams"): Pulumi.yaml declares these keys, infra/config/
 reads them, pipelines/targets/base.py imports them from here, and tests/rehearsal/test_contract.py checks all
 three against each other. No Pulumi import here, so the pipelines' local target does not need the SDK.
 
 Keys are set flat (`pulumi config set image.digestRef X`, `set_all_config(path=False)`), never with `--path`:
-infra/config.py reads a flat value first and a path-nested one second, see its `_raw`.
+infra/config/ reads a flat value first and a path-nested one second, see `infra.config.read.raw`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ ARTIFACT_DIR = "artifactDir"  # relative to the repo root (the image's build con
 IMAGE_DIGEST_REF = "image.digestRef"  # set: infra deploys this digest and builds nothing
 API_KEYS = "auth.apiKeys"  # secret; the deploy job sets it from the environment's secret before `up`
 AUTH_REQUIRED = "auth.required"
+PROTECT = "protect"  # "true": infra Pulumi-protects the Namespace and the Postgres Cluster; destroy checks it
 
 # --- stack outputs the pipelines read (infra/__main__.py exports them) -------------------------------
 OUTPUT_URL = "serviceUrl"
@@ -25,6 +26,9 @@ OUTPUT_MODEL_VERSION = "modelVersion"
 OUTPUT_IMAGE_REF = "imageRef"
 OUTPUT_EXTERNAL_ADDRESS = "externalAddress"
 OUTPUT_NAMESPACE = "namespace"
+# exported for people and tests, not read by the pipelines
+OUTPUT_DATABASE_HOST = "databaseHost"
+OUTPUT_DATABASE_URL = "databaseUrl"  # secret
 
 # The CrossGuard pack every `up` and `preview` runs (pipelines pass it; the workflows pass it too).
 POLICY_PACK_DIR = "infra/policies"

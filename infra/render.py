@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from infra import harness
+from infra import mocked_run as harness
 
 log = logging.getLogger("infra.render")
 NON_KUBERNETES_FILE = "pulumi-resources.txt"  # not *.yaml: `kubernetes-validate dir/*.yaml` must see only objects

@@ -15,7 +15,7 @@ import httpx
 from model.manifest import Manifest, ManifestError, example_instance
 from pipelines import commands
 from pipelines.settings import PipelineSettings
-from pipelines.targets.base import SMOKE
+from pipelines.targets.base import OUTPUT_MODEL_VERSION, SMOKE
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     url, handle = commands.stack_url(args, settings)
     expected = args.expect_version
     if expected is None and handle is not None:
-        expected = handle.outputs().get("modelVersion")
+        expected = handle.outputs().get(OUTPUT_MODEL_VERSION)
     result = smoke(url, expected, timeout_s=settings.http_timeout_s, api_key=commands.api_key(settings))
     commands.annotate_current(handle, SMOKE, result.passed)
     commands.out(result.summary())

@@ -18,8 +18,9 @@ from infra.components import specs, workload
 from infra.components.database import Database, DatabaseArgs
 from infra.components.gpu import GpuScheduling
 from infra.config import SHUTDOWN_GRACE_S, AutoscalingConfig, DatabaseConfig, RetentionConfig, ServiceConfig
+from infra.config.settings_bridge import default, env_var
 
-ALLOWED_DIGESTS = "MODELSHIP_ALLOWED_ARTIFACT_SHA256"
+ALLOWED_DIGESTS = env_var("allowed_artifact_sha256")
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,9 @@ class ModelService(pulumi.ComponentResource):
         # The settings a stack may set (service/settings.py marks them), then the ones the pod's shape fixes.
         data = {
             **s.settings_env,
-            "MODELSHIP_MODEL_DIR": "/app/model",
-            "MODELSHIP_SPOOL_DIR": workload.SPOOL_DIR,
-            "MODELSHIP_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
+            env_var("model_dir"): default("model_dir"),  # where the Dockerfile copies the artifact
+            env_var("spool_dir"): workload.SPOOL_DIR,
+            env_var("shutdown_grace_s"): str(SHUTDOWN_GRACE_S),
         }
         # An explicit allow-list wins; otherwise only the artifact this stack serves may be unpickled, so an
         # image whose model.joblib and manifest were swapped together does not serve.
@@ -149,7 +150,7 @@ class ModelService(pulumi.ComponentResource):
         if allowed:
             data[ALLOWED_DIGESTS] = allowed
         if s.auth_required:
-            data["MODELSHIP_API_KEYS_FILE"] = workload.API_KEYS_FILE
+            data[env_var("api_keys_file")] = workload.API_KEYS_FILE
         return data
 
     def _api_keys_secret(self, config: ServiceConfig) -> k8s.core.v1.Secret:

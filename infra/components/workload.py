@@ -13,6 +13,7 @@ import pulumi_kubernetes as k8s
 
 from infra.components.gpu import GPU_RESOURCE, GpuScheduling
 from infra.config import CONTAINER_PORT, SHUTDOWN_GRACE_S, ServiceConfig
+from infra.config.settings_bridge import env_var
 
 # docs/architecture.md, "Service": liveness, readiness and metrics routes of the service.
 HEALTH_PATH = "/health"
@@ -26,7 +27,7 @@ TERMINATION_GRACE_S = PRESTOP_SLEEP_S + SHUTDOWN_GRACE_S + 5
 SPOOL_DIR = "/var/spool/modelship"
 API_KEYS_DIR = "/etc/modelship/api-keys"
 API_KEYS_FILE = f"{API_KEYS_DIR}/keys"
-DATABASE_URL_KEY = "DATABASE_URL"  # the settings Secret's key, read by the service and the retention job
+DATABASE_URL_KEY = env_var("database_url")  # the settings Secret's key, read by the service and the retention job
 # checkov (make scan) skip, on the Deployment and the CronJob that read DATABASE_URL from the environment.
 CHECKOV_SECRET_ENV_SKIP = {
     "checkov.io/skip1": "CKV_K8S_35=DATABASE_URL is read from the environment by the service settings and the "

@@ -17,10 +17,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import AliasChoices
 from pydantic.fields import FieldInfo
 
+from infra import config_merge
 from infra.config import stack_settings
 from service.settings import Settings
 
@@ -62,11 +62,13 @@ def _config_value(value: Any) -> str:
 
 def config_table(root: Path = ROOT) -> str:
     """Pulumi.yaml's keys in order: type, default, the value each stack file sets (bold) or `·`, description."""
-    declared = declared_with_stack_settings(yaml.safe_load((root / "Pulumi.yaml").read_text())["config"])
+    project = config_merge.load_project(root)
+    declared = declared_with_stack_settings(project["config"])
+    prefix = f"{project['name']}:"
     stacks = []
     for stack in STACKS:
-        config = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text())["config"]
-        stacks.append({key.split(":", 1)[1]: value for key, value in config.items()})
+        config = config_merge.stack_values(root, project["name"], stack)
+        stacks.append({key.removeprefix(prefix): value for key, value in config.items()})
     rows = [f"| key | type | default | {' | '.join(STACKS)} | meaning |", "|---" * (len(STACKS) + 4) + "|"]
     for key, spec in declared.items():
         per_stack = [f"**{_config_value(c[key])}**" if key in c else "·" for c in stacks]

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from infra import contract
 
-# Stack config keys and outputs: infra/contract.py owns the names (Pulumi.yaml declares the keys, infra/config.py
+# Stack config keys and outputs: infra/contract.py owns the names (Pulumi.yaml declares the keys, infra/config/
 # reads them); tests/rehearsal/test_contract.py checks all three sides.
 PROJECT = contract.PROJECT
 MODEL_VERSION_KEY = contract.full_key(contract.MODEL_VERSION)
@@ -23,7 +23,7 @@ ARTIFACT_DIR_KEY = contract.full_key(contract.ARTIFACT_DIR)  # relative to the r
 IMAGE_REF_KEY = contract.full_key(contract.IMAGE_DIGEST_REF)  # set: infra deploys this digest and builds nothing
 API_KEYS_KEY = contract.full_key(contract.API_KEYS)  # secret: set from the environment, never re-applied
 DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
-PROTECT_KEY = f"{PROJECT}:protect"  # "true": infra Pulumi-protects the stack's Namespace and Postgres Cluster
+PROTECT_KEY = contract.full_key(contract.PROTECT)  # "true": infra Pulumi-protects the Namespace and Postgres Cluster
 
 OUTPUT_URL = contract.OUTPUT_URL
 OUTPUT_MODEL_VERSION = contract.OUTPUT_MODEL_VERSION

@@ -68,7 +68,7 @@ class PulumiStack:
         return str(self._stack.name)
 
     def set_config(self, values: Mapping[str, str], *, secret: bool = False) -> None:
-        # Flat keys (path=False), the form infra/config.py reads first; see infra/contract.py.
+        # Flat keys (path=False), the form infra/config/ reads first; see infra/contract.py.
         self._stack.set_all_config({k: auto.ConfigValue(value=v, secret=secret) for k, v in values.items()})
 
     def get_config(self, key: str) -> str | None:

@@ -1,6 +1,6 @@
 """Run the Pulumi program under mocks once per stack (and per variant) for the whole session.
 
-No Pulumi CLI, engine or cluster: `infra.harness` sets Pulumi mocks *before* it runs infra/__main__.py
+No Pulumi CLI, engine or cluster: `infra.mocked_run` sets Pulumi mocks *before* it runs infra/__main__.py
 fresh (runpy) with the stack's config, and records every resource registration and stack export.
 Secret config keys get recognisable sentinel values (tests/infra/support.py), so a leak is a string search.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from tests.infra.support import GPU_ON, STACKS, run_stack
 
 

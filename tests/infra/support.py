@@ -7,8 +7,8 @@ from typing import Any
 
 from pulumi.runtime.rpc import is_rpc_secret
 
-from infra import harness
-from infra.harness import Captured, ProgramRun
+from infra import mocked_run
+from infra.mocked_run import Captured, ProgramRun
 
 STACKS = ("dev", "staging", "prod")
 
@@ -45,8 +45,8 @@ def run_stack(stack: str, overrides: Mapping[str, Any] | None = None) -> Program
     """The program run for STACK with OVERRIDES on top of its stack file, computed once per session."""
     key = (stack, tuple(sorted((k, repr(v)) for k, v in (overrides or {}).items())))
     if key not in _cache:
-        config, secret_keys = harness.load_stack_config(stack, overrides=overrides, secrets=SECRETS)
-        _cache[key] = harness.run_program(stack, config, secret_keys)
+        config, secret_keys = mocked_run.load_stack_config(stack, overrides=overrides, secrets=SECRETS)
+        _cache[key] = mocked_run.run_program(stack, config, secret_keys)
     return _cache[key]
 
 

@@ -11,12 +11,13 @@ import pulumi
 import pytest
 import yaml
 
-from infra import harness, render
+from infra import mocked_run, render
 from infra.components.backup import PLUGIN_NAME
 from infra.components.database import Database, DatabaseArgs
 from infra.config import StackConfigError, load
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from tests.infra.support import BACKUPS_ON, RESTORE, SECRETS, run_stack
+from tests.infra.test_project_files import reads_of_the_program
 
 PROTECTED_KINDS = {"Namespace", "Cluster"}
 
@@ -57,14 +58,14 @@ def test_prod_renders_with_protection_marked(tmp_path: Path) -> None:
 
 # The component on its own, its option seen by the mock monitor inside the Pulumi runtime.
 @pytest.fixture
-def prod_mocks() -> tuple[harness.Recorder, Any]:
-    config, secret_keys = harness.load_stack_config("prod", secrets=SECRETS)
-    recorder = harness.use_mocks("prod", config, secret_keys)
+def prod_mocks() -> tuple[mocked_run.Recorder, Any]:
+    config, secret_keys = mocked_run.load_stack_config("prod", secrets=SECRETS)
+    recorder = mocked_run.use_mocks("prod", config, secret_keys)
     return recorder, load(pulumi.Config(), "prod")
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_database_component_protects_its_cluster_only_when_asked(prod_mocks: tuple[harness.Recorder, Any]) -> Any:
+def test_database_component_protects_its_cluster_only_when_asked(prod_mocks: tuple[mocked_run.Recorder, Any]) -> Any:
     recorder, cfg = prod_mocks
     guarded = Database("guarded-db", DatabaseArgs(namespace="ns", settings=cfg.database, protect=True))
     plain = Database("plain-db", DatabaseArgs(namespace="ns", settings=cfg.database))
@@ -80,11 +81,11 @@ def test_pipelines_read_the_key_infra_declares() -> None:
     """`pipelines destroy` checks the very key the program reads: declared, read by infra, on in prod."""
     from pipelines.targets.base import PROJECT, PROTECT_KEY
 
-    declared = yaml.safe_load((harness.REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    declared = yaml.safe_load((mocked_run.REPO_ROOT / "Pulumi.yaml").read_text())["config"]
     key = PROTECT_KEY.removeprefix(f"{PROJECT}:")
     assert declared[key]["type"] == "boolean" and declared[key]["default"] is False
-    assert f'_bool(c, "{key}")' in (harness.REPO_ROOT / "infra" / "config.py").read_text()
-    prod = yaml.safe_load((harness.REPO_ROOT / "Pulumi.prod.yaml").read_text())["config"]
+    assert reads_of_the_program()[key] == "boolean"
+    prod = yaml.safe_load((mocked_run.REPO_ROOT / "Pulumi.prod.yaml").read_text())["config"]
     assert prod[PROTECT_KEY] is True
 
 
@@ -113,7 +114,7 @@ def test_restore_bootstraps_a_new_cluster_from_the_source_backups() -> None:
 
 def test_the_source_server_name_is_the_cluster_a_stack_backs_up() -> None:
     """db.restore.serverName's default is the name the backed-up stack's Cluster (its barman server) has."""
-    declared = yaml.safe_load((harness.REPO_ROOT / "Pulumi.yaml").read_text())["config"]
+    declared = yaml.safe_load((mocked_run.REPO_ROOT / "Pulumi.yaml").read_text())["config"]
     assert run_stack("prod").one("Cluster").inputs["metadata"]["name"] == declared["db.restore.serverName"]["default"]
 
 
@@ -147,6 +148,6 @@ def test_impossible_backup_settings_fail_naming_the_key(overrides: dict[str, Any
 @pytest.mark.parametrize("overrides", [BACKUPS_ON, {**RESTORE, "db.backup.enabled": False}])
 def test_the_object_store_credentials_are_required(overrides: dict[str, Any]) -> None:
     secrets = {k: v for k, v in SECRETS.items() if not k.startswith("db.backup.")}
-    config, secret_keys = harness.load_stack_config("dev", overrides, secrets)
+    config, secret_keys = mocked_run.load_stack_config("dev", overrides, secrets)
     with pytest.raises(StackConfigError, match=re.escape("needs db.backup.accessKeyId and db.backup.secretAccessKey")):
-        harness.run_program("dev", config, secret_keys)
+        mocked_run.run_program("dev", config, secret_keys)

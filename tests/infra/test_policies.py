@@ -20,7 +20,7 @@ from pulumi_policy import (
     ResourceValidationPolicy,
 )
 
-from infra.harness import REPO_ROOT, ProgramRun
+from infra.mocked_run import REPO_ROOT, ProgramRun
 from infra.policies import pack, rules
 from tests.infra.support import STACKS, run_stack, unwrapped
 

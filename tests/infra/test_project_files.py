@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from infra import contract
+from infra.components.workload import SPOOL_DIR
 from infra.config import SECRET_KEYS, stack_settings
+from infra.config.settings_bridge import default, env_var
 from pipelines.devtools.settings_docs import declared_with_stack_settings
 from tests.infra.support import STACKS
 
@@ -26,10 +28,11 @@ STACK_SETTING_KEYS = set(stack_settings().values())
 
 
 def reads_of_the_program() -> dict[str, str]:
-    """{key: reader} of every `_str/_int/_bool/_secret(c, <key>)` in infra/config.py; a key may be a literal
-    or a name of infra/contract.py (the names the pipelines share)."""
-    source = (ROOT / "infra" / "config.py").read_text()
-    found = re.findall(r"\b_(str|int|bool|secret)\(c, (?:\"([^\"]+)\"|contract\.([A-Z_]+))\)", source)
+    """{key: reader} of every `read.string/integer/boolean/secret(c, <key>)` in the modules of infra/config/; a key
+    may be a literal or a name of infra/contract.py (the names the pipelines share)."""
+    source = "\n".join(p.read_text() for p in sorted((ROOT / "infra" / "config").glob("*.py")))
+    pattern = r"\bread\.(string|integer|boolean|secret)\((?:c|config), (?:\"([^\"]+)\"|contract\.([A-Z_]+))\)"
+    found = re.findall(pattern, source)
     return {literal or getattr(contract, name): reader for reader, literal, name in found}
 
 
@@ -161,9 +164,10 @@ def test_dockerfile_runtime_contract() -> None:
     assert "ARG BASE_IMAGE=${PYTHON_IMAGE}" in DOCKERFILE
     assert not DOCKERFILE.startswith("# syntax=")
     assert re.search(r"^USER 10001:10001$", DOCKERFILE, re.M)
-    assert "MODELSHIP_MODEL_DIR=/app/model" in DOCKERFILE
-    assert "MODELSHIP_SPOOL_DIR=/var/spool/modelship" in DOCKERFILE
-    assert re.search(r"^COPY \$\{MODEL_DIR\}/ /out/app/model/$", DOCKERFILE, re.M)
+    # The Dockerfile cannot import them: the service's model_dir default and the pod's spool mount, as text.
+    assert f"{env_var('model_dir')}={default('model_dir')} " in DOCKERFILE
+    assert f"{env_var('spool_dir')}={SPOOL_DIR} " in DOCKERFILE
+    assert re.search(rf"^COPY \$\{{MODEL_DIR\}}/ /out{re.escape(default('model_dir'))}/$", DOCKERFILE, re.M)
     healthcheck = re.search(r"^HEALTHCHECK .*\n\s+CMD (.*)$", DOCKERFILE, re.M)
     assert healthcheck and "urllib.request" in healthcheck.group(1)
     assert "http://127.0.0.1:8000/health" in healthcheck.group(1)

@@ -16,11 +16,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from infra import harness, render
+from infra import mocked_run, render
 from infra.components import backup
 from infra.components.database import CNPG_API_VERSION, CNPG_OPERATOR_VERSION, CRD_FILES
 from infra.components.monitoring import API_VERSION as PROMETHEUS_OPERATOR_API
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from tests.infra import crds
 from tests.infra.support import BACKUPS_ON, LEAK_MARKER, MOCK_PASSWORD_PREFIX, RESTORE, STACKS, run_stack
 from tests.monitoring import crds as prometheus_operator_crds
@@ -163,7 +163,7 @@ def test_secrets_render_masked(tmp_path: Path) -> None:
     secrets = [yaml.safe_load(p.read_text()) for p in tmp_path.glob("*-secret-*.yaml")]
     assert secrets
     for secret in secrets:
-        assert set(secret["stringData"].values()) == {harness.SECRET_MASK}
+        assert set(secret["stringData"].values()) == {mocked_run.SECRET_MASK}
     listing = yaml.safe_load((tmp_path / render.NON_KUBERNETES_FILE).read_text())
     assert {r["type"] for r in listing} >= {"docker:index/image:Image", "kubernetes:helm.sh/v3:Release"}
 
@@ -179,7 +179,7 @@ def test_make_manifests_command(tmp_path: Path) -> None:
     out = tmp_path / "manifests" / "prod"
     done = subprocess.run(
         [sys.executable, "-m", "infra.render", "--stack", "prod", "--out", str(out)],
-        cwd=harness.REPO_ROOT,
+        cwd=mocked_run.REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -194,22 +194,24 @@ def test_make_manifests_command(tmp_path: Path) -> None:
 
 
 def test_rendering_needs_no_secrets_even_for_an_external_database(tmp_path: Path) -> None:
-    config, secret_keys = harness.load_stack_config(
+    config, secret_keys = mocked_run.load_stack_config(
         "prod", overrides={"db.mode": "external", "db.backup.enabled": False}
     )
-    manifests = written(harness.run_program("prod", config, secret_keys), tmp_path)
+    manifests = written(mocked_run.run_program("prod", config, secret_keys), tmp_path)
     (settings,) = [m for m in manifests if m["kind"] == "Secret" and "DATABASE_URL" in m["stringData"]]
-    assert settings["stringData"]["DATABASE_URL"] == harness.SECRET_MASK
+    assert settings["stringData"]["DATABASE_URL"] == mocked_run.SECRET_MASK
     for manifest in manifests:
         validate(manifest)
 
 
 def test_encrypted_stack_values_become_secret_placeholders(tmp_path: Path) -> None:
-    (tmp_path / "Pulumi.yaml").write_text((harness.REPO_ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "Pulumi.yaml").write_text((mocked_run.REPO_ROOT / "Pulumi.yaml").read_text())
     stack = {"config": {"modelship:auth.apiKeys": {"secure": "v1:abc:def"}, "modelship:auth.required": True}}
     (tmp_path / "Pulumi.qa.yaml").write_text(yaml.safe_dump(stack))
-    config, secret_keys = harness.load_stack_config("qa", secrets={}, root=tmp_path)
-    assert config["modelship:auth.apiKeys"] == harness.SECRET_MASK
+    config, secret_keys = mocked_run.load_stack_config("qa", secrets={}, root=tmp_path)
+    assert config["modelship:auth.apiKeys"] == mocked_run.SECRET_MASK
     assert config["modelship:auth.required"] == "true"
-    assert config["modelship:image.registryPassword"] == ""  # not set in the stack: its default
+    # not set in the stack: its default, which the engine writes by path into the `image` object
+    assert json.loads(config["modelship:image"])["registryPassword"] == ""
+    assert "modelship:image.registryPassword" not in config
     assert "modelship:auth.apiKeys" in secret_keys

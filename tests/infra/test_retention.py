@@ -12,10 +12,10 @@ import pytest
 import yaml
 from pulumi.runtime.rpc import is_rpc_secret
 
-from infra import config, harness
+from infra import config, mocked_run
 from infra.components import ModelService, ModelServiceArgs
 from infra.config import StackConfigError
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from service import retention as service_retention
 from tests.infra.support import LEAK_MARKER, SECRETS, run_stack
 
@@ -201,7 +201,7 @@ def test_disabled_means_no_cronjob_and_no_database_access() -> None:
 def test_an_external_database_is_still_pruned_without_leaking_its_url() -> None:
     run = run_stack("prod", {"db.mode": "external", "db.backup.enabled": False})
     assert job_container(run)["env"][0]["valueFrom"]["secretKeyRef"]["key"] == "DATABASE_URL"
-    assert [s for s in harness.plaintext_strings(cronjob(run)) if LEAK_MARKER in s or "://" in s] == []
+    assert [s for s in mocked_run.plaintext_strings(cronjob(run)) if LEAK_MARKER in s or "://" in s] == []
 
 
 @pytest.mark.parametrize(
@@ -248,10 +248,10 @@ def test_the_command_is_what_the_service_cli_parses(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def mocked() -> tuple[config.StackConfig, harness.Recorder]:
+def mocked() -> tuple[config.StackConfig, mocked_run.Recorder]:
     overrides = {"retention.days": 14, "retention.schedule": "5 4 * * 1-5"}
-    values, secret_keys = harness.load_stack_config("dev", overrides=overrides, secrets=SECRETS)
-    recorder = harness.use_mocks("dev", values, secret_keys)
+    values, secret_keys = mocked_run.load_stack_config("dev", overrides=overrides, secrets=SECRETS)
+    recorder = mocked_run.use_mocks("dev", values, secret_keys)
     return config.load(pulumi.Config(), "dev"), recorder
 
 
@@ -268,7 +268,7 @@ def _service(cfg: config.StackConfig, retention: config.RetentionConfig) -> Mode
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_component_cronjob_outputs_follow_its_args(mocked: tuple[config.StackConfig, harness.Recorder]) -> Any:
+def test_component_cronjob_outputs_follow_its_args(mocked: tuple[config.StackConfig, mocked_run.Recorder]) -> Any:
     cfg, _ = mocked
     service = _service(cfg, cfg.retention)
     assert service.retention is not None
@@ -289,7 +289,9 @@ def test_component_cronjob_outputs_follow_its_args(mocked: tuple[config.StackCon
     return pulumi.Output.all(job.metadata.apply(lambda m: check_name(m.name)), job.spec.apply(check_spec))
 
 
-def test_component_without_retention_declares_no_cronjob(mocked: tuple[config.StackConfig, harness.Recorder]) -> None:
+def test_component_without_retention_declares_no_cronjob(
+    mocked: tuple[config.StackConfig, mocked_run.Recorder],
+) -> None:
     cfg, recorder = mocked
     off = config.RetentionConfig(enabled=False, days=14, schedule="5 4 * * 1-5", batch=5000)
     found: list[ModelService] = []

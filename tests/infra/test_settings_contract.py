@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from pipelines.devtools.settings_docs import env_name
 from service.settings import Settings
 from tests.infra.support import settings_config_map

@@ -1,6 +1,6 @@
 """The service settings a stack may set come from one declaration, their field in service/settings.py.
 
-infra/config.py reads `service.<camelCaseName>` for each field marked STACK, checks the values with the
+infra/config/ reads `service.<camelCaseName>` for each field marked STACK, checks the values with the
 service's own Settings model at preview time, and the ConfigMap carries them (the default when unset).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from infra import harness
+from infra import mocked_run
 from infra.config import StackConfigError, stack_settings
 from tests.infra.support import SECRETS, run_stack, settings_config_map
 
@@ -73,15 +73,16 @@ def test_a_value_the_service_would_refuse_fails_the_preview_naming_the_key(
 
 
 def test_a_value_set_with_path_is_read_too() -> None:
-    """`pulumi config set --path service.maxBatch 20` stores it inside the `service` object (infra/config.py _raw)."""
-    config, secret_keys = harness.load_stack_config("dev", secrets=SECRETS)
-    config["modelship:service"] = json.dumps({"maxBatch": 20})
-    data = settings_config_map(harness.run_program("dev", config, secret_keys)).inputs["data"]
+    """`pulumi config set --path service.maxBatch 20` stores it inside the `service` object, beside the defaults
+    the engine wrote there (infra.config.read.raw)."""
+    config, secret_keys = mocked_run.load_stack_config("dev", secrets=SECRETS)
+    config["modelship:service"] = json.dumps({**json.loads(config["modelship:service"]), "maxBatch": 20})
+    data = settings_config_map(mocked_run.run_program("dev", config, secret_keys)).inputs["data"]
     assert data["MODELSHIP_MAX_BATCH"] == "20"
 
 
 def test_the_deploying_machines_environment_does_not_reach_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELSHIP_MAX_BATCH", "7")
-    config, secret_keys = harness.load_stack_config("dev", secrets=SECRETS)
-    data = settings_config_map(harness.run_program("dev", config, secret_keys)).inputs["data"]
+    config, secret_keys = mocked_run.load_stack_config("dev", secrets=SECRETS)
+    data = settings_config_map(mocked_run.run_program("dev", config, secret_keys)).inputs["data"]
     assert data["MODELSHIP_MAX_BATCH"] == "1000"

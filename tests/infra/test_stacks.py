@@ -9,9 +9,9 @@ from typing import Any
 
 from pulumi.runtime.rpc import is_rpc_secret
 
-from infra import harness
+from infra import mocked_run
 from infra.components.database import CNPG_API_VERSION
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from tests.infra.support import LEAK_MARKER, MOCK_PASSWORD_PREFIX, container, pod_spec, settings_config_map
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -273,7 +273,7 @@ def test_settings_come_from_a_config_map_and_a_secret(stack_run: ProgramRun) -> 
     refs = {next(iter(e)): next(iter(e.values()))["name"] for e in c["envFrom"]}
     assert refs["configMapRef"] == settings_config_map(stack_run).inputs["metadata"]["name"]
     secret = [s for s in stack_run.of_kind("Secret") if s.inputs["metadata"]["name"] == refs["secretRef"]]
-    assert set(harness.masked(secret[0].inputs["stringData"])) == {"DATABASE_URL"}
+    assert set(mocked_run.masked(secret[0].inputs["stringData"])) == {"DATABASE_URL"}
 
 
 def test_api_keys_only_where_auth_is_required(stack_run: ProgramRun) -> None:
@@ -294,7 +294,7 @@ def test_no_plaintext_secret_in_any_input_or_export(stack_run: ProgramRun) -> No
     leaks = [
         (r.type, r.name, s)
         for r in stack_run.resources
-        for s in harness.plaintext_strings(r.inputs)
+        for s in mocked_run.plaintext_strings(r.inputs)
         if LEAK_MARKER in s or MOCK_PASSWORD_PREFIX in s
     ]
     assert leaks == []

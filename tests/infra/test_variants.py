@@ -11,18 +11,18 @@ import pulumi
 import pytest
 from pulumi.runtime.rpc import is_rpc_secret
 
-from infra import harness
+from infra import mocked_run
 from infra.components.gpu import GPU_RESOURCE
 from infra.components.image import ModelImage, ModelImageArgs
 from infra.config import StackConfigError
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from tests.infra.support import BACKUPS_ON, LEAK_MARKER, SECRETS, container, pod_spec, run_stack
 
 DIGEST = "registry.example.com/modelship@sha256:" + "ab" * 32
 
 
 def plaintext(run: ProgramRun) -> str:
-    return json.dumps([list(harness.plaintext_strings(r.inputs)) for r in run.resources])
+    return json.dumps([list(mocked_run.plaintext_strings(r.inputs)) for r in run.resources])
 
 
 # --- GPU -----------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ def test_tags_are_not_digests(ref: str) -> None:
 
 
 def test_absolute_artifact_dir_inside_the_repo_becomes_context_relative() -> None:
-    absolute = str(harness.REPO_ROOT / "artifacts" / "house-price-222222222222")
+    absolute = str(mocked_run.REPO_ROOT / "artifacts" / "house-price-222222222222")
     run = run_stack("dev", {"artifactDir": absolute, "modelVersion": "house-price-222222222222"})
     assert run.one("Image").inputs["build"]["args"]["MODEL_DIR"] == "artifacts/house-price-222222222222"
     with pytest.raises(ValueError, match=re.escape("outside the build context")):
@@ -133,13 +133,13 @@ def _image_args(**overrides: Any) -> ModelImageArgs:
 
 
 @pytest.fixture
-def mocks() -> harness.Recorder:
-    config, secret_keys = harness.load_stack_config("dev", secrets=SECRETS)
-    return harness.use_mocks("dev", config, secret_keys)
+def mocks() -> mocked_run.Recorder:
+    config, secret_keys = mocked_run.load_stack_config("dev", secrets=SECRETS)
+    return mocked_run.use_mocks("dev", config, secret_keys)
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_model_image_outputs_the_pushed_digest(mocks: harness.Recorder) -> Any:
+def test_model_image_outputs_the_pushed_digest(mocks: mocked_run.Recorder) -> Any:
     image = ModelImage("modelship-image", _image_args())
 
     def check(ref: str) -> None:
@@ -150,7 +150,7 @@ def test_model_image_outputs_the_pushed_digest(mocks: harness.Recorder) -> Any:
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]
-def test_model_image_adopts_a_digest_without_a_build(mocks: harness.Recorder) -> Any:
+def test_model_image_adopts_a_digest_without_a_build(mocks: mocked_run.Recorder) -> Any:
     image = ModelImage("modelship-image", _image_args(digest_ref=DIGEST))
 
     def check(ref: str) -> None:
@@ -168,16 +168,16 @@ def test_external_database_takes_the_url_from_secret_config() -> None:
     assert run.of_kind("Cluster") == run.of_kind("Release") == run.of_kind("RandomPassword") == []
     settings = [s for s in run.of_kind("Secret") if "DATABASE_URL" in s.inputs["stringData"]["value"]]
     assert settings[0].inputs["stringData"]["value"]["DATABASE_URL"] == SECRETS["db.url"]
-    assert run.exports["databaseHost"] == harness.Export("db.example.com", False)
+    assert run.exports["databaseHost"] == mocked_run.Export("db.example.com", False)
     assert run.exports["databaseUrl"].secret
     assert [p.name for p in run.of_kind("NetworkPolicy")] == ["modelship-monitoring-scrape", "modelship-ingress"]
     assert LEAK_MARKER not in plaintext(run)
 
 
 def test_external_database_refuses_an_empty_url() -> None:
-    config, secret_keys = harness.load_stack_config("dev", {"db.mode": "external"}, {**SECRETS, "db.url": ""})
+    config, secret_keys = mocked_run.load_stack_config("dev", {"db.mode": "external"}, {**SECRETS, "db.url": ""})
     with pytest.raises(StackConfigError, match=re.escape("db.url is not a postgresql:// URL")):
-        harness.run_program("dev", config, secret_keys)
+        mocked_run.run_program("dev", config, secret_keys)
 
 
 def test_operator_install_can_be_skipped() -> None:
@@ -256,9 +256,9 @@ def test_existing_namespace_is_used_not_created() -> None:
 
 
 def test_auth_without_keys_fails_the_update() -> None:
-    config, secret_keys = harness.load_stack_config("staging", secrets={**SECRETS, "auth.apiKeys": " "})
+    config, secret_keys = mocked_run.load_stack_config("staging", secrets={**SECRETS, "auth.apiKeys": " "})
     with pytest.raises(StackConfigError, match=re.escape("auth.apiKeys is empty")):
-        harness.run_program("staging", config, secret_keys)
+        mocked_run.run_program("staging", config, secret_keys)
 
 
 @pytest.mark.parametrize(

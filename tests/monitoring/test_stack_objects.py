@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra import harness
+from infra import mocked_run
 from infra.components.alerts import REQUESTS
 from infra.config import StackConfigError
-from infra.harness import ProgramRun
+from infra.mocked_run import ProgramRun
 from tests.infra.support import SECRETS, run_stack
 from tests.monitoring import crds
 from tests.monitoring.support import run_promtool, write_rule_file
@@ -127,9 +127,9 @@ def test_the_recorded_rate_is_requests_per_second_per_pod(tmp_path: Path) -> Non
     ],
 )
 def test_a_monitoring_setting_that_cannot_work_is_refused(override: dict[str, str], message: str) -> None:
-    config, secret_keys = harness.load_stack_config("prod", override, SECRETS)
+    config, secret_keys = mocked_run.load_stack_config("prod", override, SECRETS)
     with pytest.raises(StackConfigError, match=re.escape(message)):
-        harness.run_program("prod", config, secret_keys)
+        mocked_run.run_program("prod", config, secret_keys)
 
 
 def test_monitoring_off_skips_the_checks() -> None:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import contract, harness
+from infra import config_merge as merge
+from infra import contract, mocked_run
 from pipelines.deploy import deploy_config
 from pipelines.targets.base import API_KEYS_KEY, DEPLOY_KEYS, OUTPUT_IMAGE_REF, OUTPUT_MODEL_VERSION
 from tests.infra.test_project_files import reads_of_the_program
-from tests.rehearsal.standin_pulumi import merge
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
@@ -55,21 +55,21 @@ def test_every_key_the_pipelines_set_is_declared_typed_and_read(key: str) -> Non
         assert DECLARED[key]["type"] == "string", key  # the pipelines set text
     else:
         assert merge.valid_type(DECLARED[key]["type"], value), f"{key}={value} is not a {DECLARED[key]['type']}"
-    assert key in reads_of_the_program(), f"infra/config.py never reads {key}"
+    assert key in reads_of_the_program(), f"infra/config/ never reads {key}"
 
 
 def test_the_api_keys_are_read_as_a_secret() -> None:
     assert reads_of_the_program()[contract.API_KEYS] == "secret"
 
 
-def engine_config(stack: str, pipeline_values: dict[str, str], secrets: dict[str, str]) -> harness.ProgramRun:
+def engine_config(stack: str, pipeline_values: dict[str, str], secrets: dict[str, str]) -> mocked_run.ProgramRun:
     """Run the real program on the config as the engine merges it: Pulumi.yaml defaults by path, the stack file
-    (if any), then the values the pipelines set flat (pkg/workspace/config.go, via the stand-in's port)."""
+    (if any), then the values the pipelines set flat (pkg/workspace/config.go, as infra/config_merge.py ports it)."""
     stack_config = merge.stack_file_config(ROOT, contract.PROJECT, stack)
     stack_config.update({k: merge.plain(v) for k, v in pipeline_values.items()})
-    stack_config.update({k: {"value": v, "secret": True, "object": False} for k, v in secrets.items()})
+    stack_config.update({k: merge.secret(v) for k, v in secrets.items()})
     values, secret_keys = merge.program_config(merge.merge(PROJECT, stack, stack_config))
-    return harness.run_program(stack, values, secret_keys)
+    return mocked_run.run_program(stack, values, secret_keys)
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod", "pr-7"])
@@ -83,7 +83,7 @@ def test_the_program_deploys_what_the_pipelines_set(stack: str, house_artifact: 
     assert run.exports[OUTPUT_MODEL_VERSION].value == house_artifact.name
     assert run.exports[OUTPUT_IMAGE_REF].value == IMAGE
     (deployment,) = [r for r in run.kubernetes_objects() if r.kind == "Deployment"]
-    assert harness.masked(deployment.inputs)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
+    assert mocked_run.masked(deployment.inputs)["spec"]["template"]["spec"]["containers"][0]["image"] == IMAGE
 
 
 def test_dotted_defaults_reach_the_program_only_by_path() -> None:

@@ -30,14 +30,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from infra import harness
+from infra import mocked_run
+from infra.config.settings_bridge import default
 from pipelines.errors import UpdateFailedError
 from pipelines.targets import local_process as proc
 from tests.rehearsal.standin_pulumi.engine import unwrapped
 from tests.rehearsal.standin_pulumi.state import StackState, StandinError
 
-REPO_ROOT = harness.REPO_ROOT
-IMAGE_MODEL_DIR = "/app/model"  # Dockerfile: COPY ${MODEL_DIR}/ /app/model/
+REPO_ROOT = mocked_run.REPO_ROOT
+IMAGE_MODEL_DIR = default("model_dir")  # the service's default; Dockerfile: COPY ${MODEL_DIR}/ /app/model/
 _CNPG_RW = re.compile(r"^[a-z0-9-]+-rw\.[a-z0-9-]+\.svc\.cluster\.local$")
 STOP_TIMEOUT_S = 25.0
 # The image's own environment (Dockerfile ENV): the code is importable from the work tree as from /opt/modelship.
@@ -80,7 +81,7 @@ def host_command(command: list[str], port: int) -> list[str]:
     return out
 
 
-def _objects(resources: list[harness.Captured], kind: str) -> dict[str, dict[str, Any]]:
+def _objects(resources: list[mocked_run.Captured], kind: str) -> dict[str, dict[str, Any]]:
     return {
         str(unwrapped(r.inputs).get("metadata", {}).get("name")): unwrapped(r.inputs)
         for r in resources
@@ -101,7 +102,7 @@ def _secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
 class Pod:
     """The service container of the modelship Deployment, resolved against the recorded objects."""
 
-    def __init__(self, resources: list[harness.Captured]) -> None:
+    def __init__(self, resources: list[mocked_run.Captured]) -> None:
         deployments = [r for r in resources if r.is_kubernetes_object and r.kind == "Deployment"]
         if len(deployments) != 1:
             raise StandinError(f"expected one Deployment, the program declared {len(deployments)}")
@@ -110,7 +111,7 @@ class Pod:
         self.container = self.spec["containers"][0]
         self.config_maps = _objects(resources, "ConfigMap")
         self.secrets = _objects(resources, "Secret")
-        self.images = [unwrapped(r.inputs) for r in resources if r.type == harness.IMAGE_TYPE]
+        self.images = [unwrapped(r.inputs) for r in resources if r.type == mocked_run.IMAGE_TYPE]
 
     def template_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.deployment["spec"]["template"], sort_keys=True).encode()).hexdigest()
@@ -221,7 +222,7 @@ def running(state: StackState) -> Running | None:
     return found if proc.is_alive(found.pid) and proc.is_our_service(found.pid) else None
 
 
-def roll_out(state: StackState, resources: list[harness.Captured], say: Any) -> Running:
+def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) -> Running:
     """Make the stack's process run the Deployment's pod template; return where it listens."""
     pod = Pod(resources)
     old = running(state)

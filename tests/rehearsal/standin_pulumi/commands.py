@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from infra import contract
 from tests.rehearsal.standin_pulumi import STANDIN, merge
 from tests.rehearsal.standin_pulumi.state import StackState, StandinError, all_stacks, current_stack_file, stack_state
 
@@ -329,8 +330,8 @@ def _update(args: Args, state: StackState, events: _Events) -> int:
         _record(state, args, start, "failed", merged, {})
         raise StandinError(f"update failed: the Deployment did not become ready: {exc}") from exc
     outputs = engine.outputs_of(result.run)
-    outputs["serviceUrl"] = {"value": where.url, "secret": False}
-    outputs["externalAddress"] = {"value": f"127.0.0.1:{where.port}", "secret": False}
+    outputs[contract.OUTPUT_URL] = {"value": where.url, "secret": False}
+    outputs[contract.OUTPUT_EXTERNAL_ADDRESS] = {"value": f"127.0.0.1:{where.port}", "secret": False}
     state.save({**state.data(), "outputs": outputs, "resources": engine.recorded(result.run)})
     version = _record(state, args, start, "succeeded", merged, result.changes())
     events.emit(summaryEvent={"maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": result.changes()})

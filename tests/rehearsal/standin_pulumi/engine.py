@@ -1,6 +1,6 @@
 """The stand-in engine: run the real program under mocks, check policies, diff against the last state.
 
-The program is the project's `main` (infra/__main__.py), run by infra.harness under `pulumi.runtime` mocks
+The program is the project's `main` (infra/__main__.py), run by infra.mocked_run under `pulumi.runtime` mocks
 with the merged config, so every resource it declares is recorded and its exports become the outputs. There
 is no provider: a resource "exists" once an update recorded it, and the diff below compares recorded inputs,
 nothing like a provider's own diff (that is what a rehearsal cannot show).
@@ -19,13 +19,13 @@ from typing import Any
 
 from pulumi.runtime.rpc import is_rpc_secret
 
-from infra import harness
+from infra import mocked_run
 from tests.rehearsal.standin_pulumi.state import StandinError
 
 
 @dataclass(frozen=True)
 class Plan:
-    run: harness.ProgramRun
+    run: mocked_run.ProgramRun
     steps: dict[str, str]  # "type::name" -> create | update | same | delete
     violations: list[str] = field(default_factory=list)
 
@@ -36,10 +36,10 @@ class Plan:
         return counts
 
 
-def run_program(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool) -> harness.ProgramRun:
+def run_program(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool) -> mocked_run.ProgramRun:
     """The real infra program, as the language host would run it (failures become a program error)."""
     try:
-        return harness.run_program(stack, config, secret_keys, preview)
+        return mocked_run.run_program(stack, config, secret_keys, preview)
     except Exception as exc:  # the program's own error, reported the way the CLI reports one
         raise StandinError(
             f"an unhandled error occurred: Program exited with non-zero exit code: 1\n{type(exc).__name__}: {exc}"
@@ -57,11 +57,11 @@ def unwrapped(value: Any) -> Any:
     return value
 
 
-def digest(resource: harness.Captured) -> str:
+def digest(resource: mocked_run.Captured) -> str:
     return hashlib.sha256(json.dumps(unwrapped(resource.inputs), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def plan(run: harness.ProgramRun, previous: list[dict[str, Any]]) -> dict[str, str]:
+def plan(run: mocked_run.ProgramRun, previous: list[dict[str, Any]]) -> dict[str, str]:
     before = {f"{r['type']}::{r['name']}": r["digest"] for r in previous}
     steps = {}
     for resource in run.resources:
@@ -74,7 +74,7 @@ def plan(run: harness.ProgramRun, previous: list[dict[str, Any]]) -> dict[str, s
     return steps
 
 
-def recorded(run: harness.ProgramRun) -> list[dict[str, Any]]:
+def recorded(run: mocked_run.ProgramRun) -> list[dict[str, Any]]:
     return [{"type": r.type, "name": r.name, "digest": digest(r)} for r in run.resources if r.custom]
 
 
@@ -111,7 +111,7 @@ def load_policy_pack(folder: Path) -> _CapturedPack:
     return pack
 
 
-def check_policies(folder: Path, run: harness.ProgramRun, stack: str) -> tuple[str, list[str], list[str]]:
+def check_policies(folder: Path, run: mocked_run.ProgramRun, stack: str) -> tuple[str, list[str], list[str]]:
     """Run every resource-validation policy on every recorded resource: (pack name, mandatory, advisory)."""
     from pulumi_policy import EnforcementLevel, ResourceValidationArgs, ResourceValidationPolicy
 
@@ -142,5 +142,5 @@ def check_policies(folder: Path, run: harness.ProgramRun, stack: str) -> tuple[s
     return pack.name, mandatory, advisory
 
 
-def outputs_of(run: harness.ProgramRun) -> dict[str, dict[str, Any]]:
+def outputs_of(run: mocked_run.ProgramRun) -> dict[str, dict[str, Any]]:
     return {name: {"value": export.value, "secret": export.secret} for name, export in run.exports.items()}

@@ -1,192 +1,65 @@
-"""Config merging and validation, ported from the real engine.
+"""Config merging and validation as the real engine does it: infra/config_merge.py, the project's one port of
+pkg/workspace/config.go `mergeConfig` (its sources are cited there), shared with infra.mocked_run and the docs.
 
-Sources (github:pulumi/pulumi at 1b5949891b3cefcb9974752b24a5ecef0acc86c8):
-- pkg/workspace/config.go, `mergeConfig`: project defaults are merged into the stack's config map; every
-  declared key is looked up with `stackConfig.Get(key, true)` (path=true), a missing key with neither a value
-  nor a default is an error naming it ("Stack '<s>' is missing configuration value '<key>'"), a missing key
-  with a default gets it through `stackConfig.Set(key, value, true)`; then `validateStackConfigValues`
-  type-checks, again by path, every explicitly typed key ("... must be of type '<t>'").
-- sdk/go/common/resource/config/map.go, `Map.Get`/`Map.Set`: with path=true, the key `ns:a.b` is the path
-  a -> b inside the object stored under `ns:a`. So a flat stack value `ns:a.b` is NOT found by that lookup:
-  the declared default is then written as the object `ns:a: {"b": <default>}` next to the flat value, and the
-  type check sees only the default. The program receives both (objects as JSON text).
-- sdk/go/common/workspace/project.go, `ValidateConfigValue`: string must be a string; integer an int, a
-  whole float or a string strconv.Atoi accepts; boolean a bool or the strings "true"/"false".
+This module only reports that port's refusals as the stand-in's errors (`error: <message>` on stderr), and
+refuses a stack file's `secure:` values, which the stand-in cannot decrypt.
 
 A value here is {"value": <text>, "secret": bool, "object": bool}; an object's text is JSON.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from infra import config_merge
+from infra.config_merge import ConfigMap, Value, full_key, get, plain, program_config, set_value, text, valid_type
 from tests.rehearsal.standin_pulumi.state import StandinError
 
-Value = dict[str, Any]
-ConfigMap = dict[str, Value]
+__all__ = [
+    "ConfigMap",
+    "Value",
+    "full_key",
+    "get",
+    "load_project",
+    "merge",
+    "plain",
+    "program_config",
+    "set_value",
+    "stack_file_config",
+    "text",
+    "valid_type",
+]
 
-_ATOI = re.compile(r"^[+-]?[0-9]+$")
 
-
-def text(raw: Any) -> str:
-    """A scalar as the CLI stores it (`fmt.Sprintf("%v")`: booleans lower-case)."""
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    return str(raw)
-
-
-def plain(raw: Any) -> Value:
-    if isinstance(raw, Mapping | list):
-        return {"value": json.dumps(raw), "secret": False, "object": True}
-    return {"value": text(raw), "secret": False, "object": False}
+@contextmanager
+def _as_standin_error() -> Iterator[None]:
+    try:
+        yield
+    except config_merge.ConfigMergeError as exc:
+        raise StandinError(str(exc)) from None
 
 
 def load_project(work_dir: Path) -> dict[str, Any]:
-    path = work_dir / "Pulumi.yaml"
-    if not path.is_file():
-        raise StandinError(f"no Pulumi.yaml project file found in {work_dir}")
-    project: dict[str, Any] = yaml.safe_load(path.read_text())
-    return project
+    with _as_standin_error():
+        return config_merge.load_project(work_dir)
+
+
+def _refuse_secure(file_name: str, key: str) -> Value:
+    raise StandinError(
+        f"{file_name}: {key} holds a `secure:` value; decrypting stack-file secrets is not implemented "
+        "by the stand-in (set secrets with `pulumi config set --secret`)"
+    )
 
 
 def stack_file_config(work_dir: Path, project: str, stack: str) -> ConfigMap:
     """`Pulumi.<stack>.yaml` of the work dir; optional (a PR stack has none)."""
-    path = work_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        return {}
-    values: ConfigMap = {}
-    for key, raw in ((yaml.safe_load(path.read_text()) or {}).get("config") or {}).items():
-        if isinstance(raw, Mapping) and "secure" in raw:
-            raise StandinError(
-                f"{path.name}: {key} holds a `secure:` value; decrypting stack-file secrets is not implemented "
-                "by the stand-in (set secrets with `pulumi config set --secret`)"
-            )
-        values[full_key(project, str(key))] = plain(raw)
-    return values
-
-
-def full_key(project: str, key: str) -> str:
-    """config.go parseConfigKey: a key without a namespace belongs to the project."""
-    return key if ":" in key else f"{project}:{key}"
-
-
-def _split(key: str) -> tuple[str, list[str]]:
-    # map.go parseKeyPath: the name is a property path; the first segment names the stored key.
-    namespace, name = key.split(":", 1)
-    segments = name.split(".")
-    return f"{namespace}:{segments[0]}", segments
-
-
-def get(m: ConfigMap, key: str, path: bool) -> Value | None:
-    """map.go Map.Get."""
-    if not path:
-        return m.get(key)
-    root_key, segments = _split(key)
-    root = m.get(root_key)
-    if len(segments) == 1 or root is None:
-        return root
-    if not root.get("object"):
-        return None
-    node: Any = json.loads(root["value"])
-    for segment in segments[1:]:
-        if not isinstance(node, Mapping) or segment not in node:
-            return None
-        node = node[segment]
-    found = plain(node)
-    found["secret"] = bool(root.get("secret"))
-    return found
-
-
-def set_value(m: ConfigMap, key: str, value: Value, path: bool) -> None:
-    """map.go Map.Set."""
-    if not path:
-        m[key] = value
-        return
-    root_key, segments = _split(key)
-    if len(segments) == 1:
-        m[root_key] = value
-        return
-    root = m.get(root_key)
-    obj: Any = json.loads(root["value"]) if root and root.get("object") else {}
-    node = obj
-    for segment in segments[1:-1]:
-        node = node.setdefault(segment, {})
-    node[segments[-1]] = json.loads(value["value"]) if value.get("object") else value["value"]
-    m[root_key] = {"value": json.dumps(obj), "secret": bool(value.get("secret")), "object": True}
+    return config_merge.stack_file_config(work_dir, project, stack, secure=_refuse_secure)
 
 
 def merge(project: Mapping[str, Any], stack: str, stack_config: ConfigMap) -> ConfigMap:
     """config.go mergeConfig with validate=true: the config `up` and `preview` hand the program."""
-    name = str(project["name"])
-    merged = {k: dict(v) for k, v in stack_config.items()}
-    declared: Mapping[str, Any] = project.get("config") or {}
-    missing = []
-    for short in sorted(declared):
-        spec = declared[short] if isinstance(declared[short], Mapping) else {"default": declared[short]}
-        key = full_key(name, short)
-        if get(merged, key, path=True) is not None:
-            continue
-        if "value" not in spec and "default" not in spec:
-            if key.split(":", 1)[0] == name:
-                missing.append(short)
-            continue
-        set_value(merged, key, plain(spec.get("default", spec.get("value"))), path=True)
-    if missing:
-        raise StandinError(_missing_error(stack, missing))
-    _validate(name, stack, declared, merged)
-    return merged
-
-
-def _missing_error(stack: str, missing: list[str]) -> str:
-    # config.go missingStackConfigurationKeysError / formatMissingKeys
-    if len(missing) == 1:
-        return f"Stack '{stack}' is missing configuration value '{missing[0]}'"
-    quoted = [f"'{k}'" for k in sorted(missing)]
-    return f"Stack '{stack}' is missing configuration values {', '.join(quoted[:-1])} and {quoted[-1]}"
-
-
-def _validate(project: str, stack: str, declared: Mapping[str, Any], merged: ConfigMap) -> None:
-    """config.go validateStackConfigValues: typed keys, looked up by path."""
-    for short in sorted(declared):
-        spec = declared[short]
-        if not isinstance(spec, Mapping) or "type" not in spec:
-            continue
-        value = get(merged, full_key(project, short), path=True)
-        if value is None:
-            continue
-        if spec.get("secret") and not value.get("secret"):
-            raise StandinError(f"Stack '{stack}' with configuration key '{short}' must be encrypted as it's secret")
-        content: Any = json.loads(value["value"]) if value.get("object") else value["value"]
-        if not valid_type(str(spec["type"]), content):
-            raise StandinError(f"Stack '{stack}' with configuration key '{short}' must be of type '{spec['type']}'")
-
-
-def valid_type(type_name: str, content: Any) -> bool:
-    """project.go ValidateConfigValue, for the scalar types and object."""
-    if type_name == "string":
-        return isinstance(content, str)
-    if type_name == "integer":
-        if isinstance(content, bool):
-            return False
-        if isinstance(content, int) or (isinstance(content, float) and content.is_integer()):
-            return True
-        return isinstance(content, str) and bool(_ATOI.match(content))
-    if type_name == "boolean":
-        return content in ("true", "false") or isinstance(content, bool)
-    if type_name == "object":
-        return isinstance(content, Mapping)
-    if type_name == "array":
-        return isinstance(content, list)
-    raise StandinError(f"config type {type_name!r} is not implemented by the stand-in")
-
-
-def program_config(merged: ConfigMap) -> tuple[dict[str, str], list[str]]:
-    """What the language host passes the program: every key as text (objects as JSON), and the secret keys."""
-    values = {key: str(value["value"]) for key, value in merged.items()}
-    return values, sorted(key for key, value in merged.items() if value.get("secret"))
+    with _as_standin_error():
+        return config_merge.merge(project, stack, stack_config)

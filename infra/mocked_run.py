@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import settings as runtime_settings
 from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs
 from pulumi.runtime.rpc import is_rpc_secret
 
+from infra import config_merge
 from infra.config import SECRET_KEYS
+from infra.contract import PROJECT
 
-PROJECT = "modelship"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROGRAM = REPO_ROOT / "infra" / "__main__.py"
 SECRET_MASK = "[secret]"  # noqa: S105 - the mask, not a password
@@ -87,33 +87,30 @@ def load_stack_config(
     secrets: Mapping[str, str] | None = None,
     root: Path = REPO_ROOT,
 ) -> tuple[dict[str, str], list[str]]:
-    """What the CLI would hand the program: Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then overrides.
+    """What the CLI would hand the program: Pulumi.<stack>.yaml, then overrides, set flat as `pulumi config
+    set` does, with Pulumi.yaml's defaults merged in as the engine merges them (`infra.config_merge`).
 
     `secure:` values cannot be decrypted here: they become placeholders, marked secret so they never reach
     the output. Without `secrets` (rendering) every secret key gets a placeholder, so a stack renders
     before its secrets are set; with `secrets` (tests) the given values are used and the others keep
     their Pulumi.yaml default, as in a real stack.
     """
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    values = {_full(k): _config_str(v["default"]) for k, v in project["config"].items()}
-    stack_file = yaml.safe_load((root / f"Pulumi.{stack}.yaml").read_text()) or {}
-    secret_keys = {_full(k) for k in SECRET_KEYS}
     encrypted: set[str] = set()
-    for key, value in (stack_file.get("config") or {}).items():
-        if isinstance(value, dict) and "secure" in value:
-            encrypted.add(key.split(":", 1)[-1])
-            values[_full(key)] = _PLACEHOLDERS.get(key.split(":", 1)[-1], SECRET_MASK)
-            secret_keys.add(_full(key))
-        else:
-            values[_full(key)] = _config_str(value)
+
+    def placeholder(_file: str, key: str) -> config_merge.Value:
+        encrypted.add(_short(key))
+        return config_merge.secret(_PLACEHOLDERS.get(_short(key), SECRET_MASK))
+
+    given = config_merge.stack_file_config(root, PROJECT, stack, secure=placeholder)
     for key, value in (overrides or {}).items():
-        values[_full(key)] = _config_str(value)
+        given[_full(key)] = config_merge.plain(value)
     for key in SECRET_KEYS:
         if secrets is not None and key in secrets:
-            values[_full(key)] = secrets[key]
+            given[_full(key)] = config_merge.secret(secrets[key])
         elif secrets is None or key in encrypted:
-            values[_full(key)] = _PLACEHOLDERS.get(key, SECRET_MASK)
-    return values, sorted(secret_keys)
+            given[_full(key)] = config_merge.secret(_PLACEHOLDERS.get(key, SECRET_MASK))
+    merged = config_merge.merge(config_merge.load_project(root), stack, given)
+    return config_merge.program_config(merged)
 
 
 def use_mocks(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool = False) -> Recorder:
@@ -244,13 +241,8 @@ def _fake_digest(inputs: Mapping[str, Any]) -> str:
 
 
 def _full(key: str) -> str:
-    return key if ":" in key else f"{PROJECT}:{key}"
+    return config_merge.full_key(PROJECT, key)
 
 
-def _config_str(value: Any) -> str:
-    """Config reaches the program as strings, as the CLI passes it (booleans lower-case, lists as JSON)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
+def _short(key: str) -> str:
+    return key.split(":", 1)[-1]

@@ -29,8 +29,8 @@ from service.middleware import RequestContext, RequestObserver
 from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics, configure_logging
 from service.prediction_log import PredictionLog
-from service.routes import router
 from service.protocols import V1_PREDICT
+from service.routes import router
 from service.schemas import instance_schema, v1_request_schema
 from service.settings import Settings
 from service.spool import Spool

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -31,9 +31,7 @@ from loadtest.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
 from service.app import create_app
-from service.predict_endpoint import PredictEndpoint
 from service.settings import Settings
-from service.v2_endpoint import V2InferEndpoint
 
 BATCH, CONCURRENCY = 100, 32
 
@@ -93,17 +91,15 @@ def bodies(model_dir: Path) -> dict[str, tuple[str, bytes]]:
     return {
         "v2 infer": (f"/v2/models/{manifest.name}/infer", orjson.dumps({"inputs": [tensor]})),
         "/predict": ("/predict", orjson.dumps({"instances": instances})),
+        "v1 predict": (f"/v1/models/{manifest.name}:predict",
+                       orjson.dumps({"instances": [[i[n] for n in names] for i in instances]})),
     }
 
 
 def build(model_dir: Path, database_url: str, folder: Path, fast: bool) -> FastAPI:
     settings = Settings(model_dir=model_dir, database_url=database_url, data_dir=folder,
                         spool_dir=folder / f"spool-{fast}", access_log=False)  # fmt: skip
-    app = create_app(settings)
-    if not fast:  # the stack is built on first use: this leaves the FastAPI routes, as before the fast paths
-        fast_paths: tuple[object, ...] = (PredictEndpoint, V2InferEndpoint)
-        app.user_middleware = [m for m in app.user_middleware if cast(object, m.cls) not in fast_paths]
-    return app
+    return create_app(settings, fast_paths=fast)  # without: the FastAPI routes and middleware answer
 
 
 async def run(model_dir: Path, database_url: str, folder: Path, calls: int, rounds: int) -> None:

@@ -25,9 +25,8 @@ from loadtest.checks import random_instance
 from loadtest.stats import percentiles
 from model.artifact import load_model
 from model.train import train
-from service.columnar import check_instances, check_matrix
+from service.body import parse
 from service.model_runner import ModelRunner
-from service.predict_endpoint import parse
 from service.v2_tensors import decode
 from service.validation import InstanceValidator
 
@@ -61,18 +60,20 @@ def profile_stages(model_dir: Path, seconds: float) -> None:
     rows = [[inst[n] for n in validator.names] for inst in instances]
     tensor = {"name": "input", "datatype": "FP64", "shape": [BATCH, len(rows[0])], "data": rows}
     v2_body = orjson.dumps({"inputs": [tensor]})
-    checked = validator.check(instances, ("body", "instances"))
-    outputs = predictor.predict_now(np.asarray(checked.rows))
+    loc = ("body", "instances")
+    checked = validator.check_objects(instances, loc, True)
+    outputs = predictor.predict_now(checked.matrix)
     matrix = np.asarray(rows, dtype=np.float64)
     stages: dict[str, Callable[[], Any]] = {
-        "row path: parse (orjson + duplicate-key count)": lambda: parse(body),
-        "row path: validate per value": lambda: validator.check(instances, ("body", "instances")),
-        "row path: validate column-wise (check_instances)": lambda: check_instances(validator, instances, ("body",)),
-        "row path: model call + per-row dicts": lambda: predictor.predict_now(np.asarray(checked.rows)),
-        "row path: log row + response JSON": lambda: (orjson.dumps(instances), orjson.dumps(outputs)),
-        "columnar: parse + decode to matrix": lambda: decode(parse(v2_body), None, validator.names, 1000),
-        "columnar: vectorized checks": lambda: check_matrix(validator, matrix, lambda i, f: ("body", i, f)),
-        "columnar: model call (raw array)": lambda: predictor.compute(matrix),
+        "objects: parse (orjson + duplicate-key check)": lambda: parse(body),
+        "objects: validate (matrix built in C + column rules)": lambda: validator.check_objects(instances, loc, True),
+        "objects: model call + rounding": lambda: predictor.predict_now(checked.matrix),
+        "objects: per-row answer dicts + response JSON": lambda: orjson.dumps(
+            [{"prediction": v} for v in outputs.values.tolist()]
+        ),
+        "matrix: parse + decode v2 tensors": lambda: decode(parse(v2_body), None, validator.names, 1000),
+        "matrix: column rules": lambda: validator.check_matrix(matrix, loc),
+        "matrix: model call (raw array)": lambda: predictor.compute(matrix),
     }
     pauses: list[float] = []
     started: list[float] = []

@@ -31,6 +31,7 @@ from model.artifact import load_model
 from model.train import train
 from service import db
 from service.db import LogRecord
+from service.validation import values_in_order
 
 GROUP = 32  # rows per group commit, as the writer takes them under load
 Writer = Callable[[psycopg.AsyncConnection[Any], list[LogRecord]], Awaitable[None]]
@@ -114,12 +115,12 @@ def shapes(model_dir: Path, batch: int) -> dict[str, tuple[str, str]]:
             orjson.dumps({"features": names, "instances": matrix}, option=numpy).decode(),
             orjson.dumps({"prediction": prediction}, option=numpy).decode(),
         ),
-        "rows in, columns out (/predict now)": (
-            db.batch_inputs(names, instances),
-            db.batch_outputs([{"prediction": 123456.78}] * batch),
+        "rows in, columns out (as stored now)": (
+            _rows_in(names, instances),
+            orjson.dumps({"protocol": "predict", "columns": {"prediction": prediction}}, option=numpy).decode(),
         ),
         "rows in, objects out": (
-            db.batch_inputs(names, instances),
+            _rows_in(names, instances),
             orjson.dumps([{"prediction": 123456.78}] * batch).decode(),
         ),
         "columns ({feature: [..]})": (
@@ -182,3 +183,9 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _rows_in(names: list[str], instances: list[dict[str, Any]]) -> str:
+    """A batch's inputs as the log stores them (service.core.record_of): the client's values in feature order."""
+    rows = list(map(values_in_order(names), instances))
+    return orjson.dumps({"protocol": "predict", "features": names, "instances": rows}).decode()

@@ -113,4 +113,3 @@ def wait_ready(url: str, pid: int, timeout_s: float, log_file: Path, path: str =
         launch.wait_ready(f"{url}{path}", lambda: exit_code(pid), timeout_s=timeout_s, poll_s=0.2, log_path=log_file)
     except launch.NotReadyError as exc:
         raise UpdateFailedError(str(exc)) from None
-

@@ -51,6 +51,7 @@ class InstanceValidator:
         self.mins = np.array([f.min for f in self.features], dtype=np.float64)
         self.maxs = np.array([f.max for f in self.features], dtype=np.float64)
         self.integral = np.array([f.type == "integer" for f in self.features])
+        self.integral_columns = np.flatnonzero(self.integral)
         self.row_of = values_in_order(self.names)
 
     # -- the two entry points -----------------------------------------------------------------
@@ -80,12 +81,14 @@ class InstanceValidator:
         problems: list[_Problem],
     ) -> list[str]:  # fmt: skip
         """Raise InvalidInput for every problem (`problems` so far, and the values' own); return the warnings."""
+        if valid is None and not problems and self._all_clean(matrix):
+            return []  # the common case, in a few whole-matrix operations
         finite = np.isfinite(matrix)
         checked = finite if valid is None else finite & valid
         fraction = checked & self.integral & (matrix != np.floor(matrix))
         outside = checked & ~fraction & ((matrix < self.mins) | (matrix > self.maxs))
         if not problems and checked.all() and not outside.any() and not fraction.any():
-            return []  # the common case, in a few whole-matrix operations
+            return []
         unfinite = ~finite if valid is None else ~finite & valid
         reject = self.reject_out_of_range
         count = len(problems) + int(unfinite.sum()) + int(fraction.sum()) + (int(outside.sum()) if reject else 0)
@@ -98,6 +101,15 @@ class InstanceValidator:
         if problems:
             raise _invalid(problems, count)
         return [f"{_dotted(locate(i, self.names[j]))}: {text}" for i, j, text in ranged]
+
+    def _all_clean(self, matrix: np.ndarray) -> bool:
+        """Every value inside its range (so finite: the ranges are) and integral where it must be."""
+        if not ((matrix >= self.mins) & (matrix <= self.maxs)).all():
+            return False
+        if not len(self.integral_columns):
+            return True
+        integral = matrix[:, self.integral_columns]
+        return bool((integral == np.floor(integral)).all())
 
     # -- JSON objects -------------------------------------------------------------------------
     def _matrix_of(self, instances: list[Any]) -> np.ndarray | None:

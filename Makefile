@@ -147,6 +147,6 @@ docs: venv ## Render the service settings table in README.md and docs/architectu
 	$(PY) -m pipelines.devtools.settings_docs
 
 .PHONY: wrk
-wrk: ## Install Debian's wrk (the bench's load generator, as issue 12 measured) if missing; idempotent
+wrk: ## Install Debian's wrk (the bench's load generator) if missing; idempotent
 	@command -v wrk >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }

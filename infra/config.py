@@ -13,7 +13,7 @@ under its flat name. Pulumi's `Config.require` reads only the flat name, so on t
 key without a flat stack value would be "missing". The flat value wins when both exist.
 
 The keys, their types and their cross-checks live in this one module on purpose: they are read together.
-The exception is the service settings a stack may set (issue 13, "one contract, one place"): each field of
+The exception is the service settings a stack may set ("one contract, one place"): each field of
 service/settings.py marked STACK is read here as `service.<camelCaseName>`, checked by the service's own
 Settings model and rendered into the ConfigMap, so its type, default and checks stay in that one declaration
 and Pulumi.yaml does not repeat them (the engine accepts an undeclared key, ENGINES.md).

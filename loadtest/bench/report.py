@@ -70,7 +70,7 @@ TARGETS = (
            _field("modelship-batch", "instances_per_s")),
     BenchTarget("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
            lambda _rows, run: run.cold_start_median_s),
-    # Issue 12, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them).
+    # The peer targets, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them).
     BenchTarget("house 1-instance req/s vs KServe", ">=", 3.0, "x", _ratio("modelship-house", "kserve-house-1-v2")),
     BenchTarget("batch of 100 req/s vs KServe, /predict", ">=", 1.5, "x",
            _ratio("modelship-batch", "kserve-house-100-v2")),

@@ -59,9 +59,9 @@ HEAVY := rehearsal or container
 test: venv lock-check prometheus wrk lint typecheck scan ## lock check, lint, types, scan, then every test but the rehearsal and container ones
 	$(PY) -m pytest -m "not ($(HEAVY))" $(PYTEST_ARGS)
 
-# The fast loop: every test that needs no service. Out: the marked groups, the tests conftest.py marks needs_db
-# (they ask for a real PostgreSQL), and needs_engine (promtool, act, wrk). No Postgres, uvicorn, Prometheus,
-# Docker or act is started.
+# The fast loop (under 2 minutes): every test that needs no service. Out: the marked groups, the tests that
+# tests/conftest.py marks needs_db (they ask for a real PostgreSQL), and needs_engine (promtool, act, wrk, an
+# update through the stand-in Pulumi CLI). No Postgres, uvicorn, Prometheus, Docker or act is started.
 UNIT := not (slow or faults or e2e or rehearsal or monitoring or container or v2 or needs_db or needs_engine)
 unit: venv ## The fast loop: the tests that need no Postgres, uvicorn, Prometheus, Docker or act
 	$(PY) -m pytest -m "$(UNIT)" $(PYTEST_ARGS)

@@ -26,14 +26,14 @@ SEED_REQUESTS = [  # the tutorial's example requests (seed "house price", subtas
 
 # `make unit` runs what needs no service: tests that reach a PostgreSQL through these fixtures (uvicorn comes
 # with live_service, the in-process client with pg_url) get the marker `needs_db` here, so nobody has to
-# remember to add it. Tests that run an outside engine themselves (promtool, act, wrk) carry `needs_engine`
-# where they are written. Tests that start a PostgreSQL of their own are already `slow`.
+# remember to add it. Tests that run an engine themselves (promtool, act, wrk, an update through the stand-in
+# Pulumi CLI) carry `needs_engine` where they are written. Tests starting a PostgreSQL of their own are `slow`.
 DB_FIXTURES = frozenset({"pg_server", "pg_url", "restartable_pg", "live_service"})
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs_db: uses a real PostgreSQL (set from the fixtures it asks for)")
-    config.addinivalue_line("markers", "needs_engine: runs an outside engine: promtool, act or wrk")
+    config.addinivalue_line("markers", "needs_engine: runs an engine: promtool, act, wrk, a stand-in Pulumi update")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -32,34 +32,41 @@ $(VENV)/.installed: pyproject.toml uv.lock
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync -q --frozen --inexact --extra dev
 	touch $@
 
-venv: $(VENV)/.installed ## Create the virtualenv and install everything
+venv: $(VENV)/.installed ## Create .venv and install exactly what uv.lock pins (runtime and the dev extra)
 
 train: venv ## Train RECIPE (default house-price) into ARTIFACTS/
 	$(PY) -m model train --recipe $(RECIPE) --out $(ARTIFACTS)
 
-up: venv ## Train the default model if none exists, start embedded Postgres, serve on 127.0.0.1:$(PORT)
+up: venv ## Serve the newest RECIPE artifact (trained if none) on 127.0.0.1:PORT (8000); embedded Postgres unless DATABASE_URL
 	$(PY) -m pipelines.devtools up --recipe $(RECIPE) --artifacts $(ARTIFACTS) --port $(PORT)
 
 down: venv ## Stop the embedded Postgres started by `make up`
 	$(PY) -m pipelines.devtools db-stop
 
-lint: venv ## ruff, bandit, hadolint, workflow schema and shellcheck
+lint: venv ## ruff check, ruff format --check, bandit, hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check model service pipelines
 	$(VENV)/bin/bandit -q -r service model pipelines -c pyproject.toml
 	$(VENV)/bin/hadolint Dockerfile
 
-typecheck: venv ## mypy --strict on model, service, pipelines
+typecheck: venv ## mypy --strict on model, service, pipelines, infra
 	$(VENV)/bin/mypy
 
 # The heavy groups have their own targets and stay out of `make test` so it fits in 20 minutes on 2 cores:
 # `make rehearse` (the workflows end to end under act, about 15 min idle) and `make container-test` (image builds,
 # about 9 min, plus 5 min for the stand-in bases once per machine). `make test-all` runs everything.
 HEAVY := rehearsal or container
-test: venv lock-check prometheus wrk lint typecheck scan ## The suite: lint, types, scan, unit, integration, e2e, v2 clients, alert drill, fault drills
+test: venv lock-check prometheus wrk lint typecheck scan ## lock check, lint, types, scan, then every test but the rehearsal and container ones
 	$(PY) -m pytest -m "not ($(HEAVY))" $(PYTEST_ARGS)
 
-test-all: test rehearse container-test ## make test, then the rehearsal and the container tests
+# The fast loop (under 2 minutes): every test that needs no service. Out: the marked groups, the tests that
+# tests/conftest.py marks needs_db (they ask for a real PostgreSQL), and needs_engine (promtool, act, wrk, an
+# update through the stand-in Pulumi CLI). No Postgres, uvicorn, Prometheus, Docker or act is started.
+UNIT := not (slow or faults or e2e or rehearsal or monitoring or container or v2 or needs_db or needs_engine)
+unit: venv ## The fast loop: the tests that need no Postgres, uvicorn, Prometheus, Docker or act
+	$(PY) -m pytest -m "$(UNIT)" $(PYTEST_ARGS)
+
+test-all: test rehearse container-test ## make test, then make rehearse and make container-test
 
 faults: venv ## Only the fault drills
 	$(PY) -m pytest -m faults tests/faults $(PYTEST_ARGS)
@@ -70,14 +77,14 @@ manifests: venv ## Render the Kubernetes objects of STACK (dev|staging|prod) to 
 loadtest: venv ## Locust SLO gate: make loadtest URL=http://... PROFILE=local
 	$(PY) -m loadtest --url $(URL) --profile $(PROFILE) --out reports/loadtest
 
-bench: venv wrk ## Side-by-side benchmark of the service against baselines
+bench: venv wrk ## Side-by-side benchmark against baselines (PEERS=kserve,mlserver adds the peers)
 	$(PY) -m loadtest.bench --out reports/bench $(if $(PEERS),--peers $(PEERS))
 
 clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: rehearse
-rehearse: venv ## The dress rehearsal: the real workflows under nektos/act, stand-in actions and Pulumi CLI
+rehearse: venv ## tests/rehearsal and tests/workflows: the workflows under nektos/act, stand-in actions and Pulumi CLI
 	$(PY) -m pytest tests/rehearsal tests/workflows $(PYTEST_ARGS)
 
 # checkov offline (--skip-download: no Prisma Cloud guidelines or policies). Every skip is written where the
@@ -95,10 +102,10 @@ prometheus: ## Install Debian's prometheus (server and promtool) if missing; ide
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-monitor: venv prometheus ## Real Prometheus on 127.0.0.1:9090 scraping `make up`'s service with the stacks' rules
+monitor: venv prometheus ## Real Prometheus on 127.0.0.1:PROM_PORT (9090) scraping 127.0.0.1:PORT (8000) with the stacks' rules
 	$(PY) -m infra.monitor --target 127.0.0.1:$(PORT) --port $(PROM_PORT)
 
-monitoring: venv prometheus ## Monitoring tests: promtool rules, dashboard PromQL, CRD schemas, live alert drill
+monitoring: venv prometheus ## tests/monitoring: promtool rules, dashboard PromQL, CRD schemas, live alert drill
 	$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)
 # ---- container: the serving image built and run on a real Docker engine ----------------------------
 docker-engine: ## Install Debian's docker.io/docker-compose/debootstrap if missing; start dockerd if none answers
@@ -143,10 +150,10 @@ v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonc
 	$(PY) -m pytest -m v2 tests/service/test_v2_clients.py tests/loadtest/test_peer_cases.py $(PYTEST_ARGS)
 
 .PHONY: docs
-docs: venv ## Render the service settings table in README.md and docs/architecture.md from service/settings.py
+docs: venv ## Render docs/settings.md's tables from service/settings.py, Pulumi.yaml and the stack files
 	$(PY) -m pipelines.devtools.settings_docs
 
 .PHONY: wrk
-wrk: ## Install Debian's wrk (the bench's load generator, as issue 12 measured) if missing; idempotent
+wrk: ## Install Debian's wrk (the bench's load generator) if missing; idempotent
 	@command -v wrk >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }

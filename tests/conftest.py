@@ -24,6 +24,23 @@ SEED_REQUESTS = [  # the tutorial's example requests (seed "house price", subtas
     {"size": 3000, "bedrooms": 4, "age": 15},
 ]
 
+# `make unit` runs what needs no service: tests that reach a PostgreSQL through these fixtures (uvicorn comes
+# with live_service, the in-process client with pg_url) get the marker `needs_db` here, so nobody has to
+# remember to add it. Tests that run an engine themselves (promtool, act, wrk, an update through the stand-in
+# Pulumi CLI) carry `needs_engine` where they are written. Tests starting a PostgreSQL of their own are `slow`.
+DB_FIXTURES = frozenset({"pg_server", "pg_url", "restartable_pg", "live_service"})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_db: uses a real PostgreSQL (set from the fixtures it asks for)")
+    config.addinivalue_line("markers", "needs_engine: runs an engine: promtool, act, wrk, a stand-in Pulumi update")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.needs_db)
+
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:

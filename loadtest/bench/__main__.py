@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each figure is the median")
     parser.add_argument(
         "--loadgen", choices=("wrk", "python"), default=None,
-        help="what drives the load: wrk (as issue 12 measured; the default when installed) or our Python generator",
+        help="what drives the load: wrk (the default when installed) or our Python generator",
     )  # fmt: skip
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(CASE_KEYS)} "
                         f"(with --peers also: {', '.join(case_keys())})")  # fmt: skip

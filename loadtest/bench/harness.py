@@ -44,7 +44,7 @@ class BenchSettings:
     bytecode_cache: bool = True  # see server_environment()
     peers: tuple[str, ...] = ()  # serving frameworks beside modelship: kserve, mlserver (loadtest/bench/peers.py)
     rounds: int = 1  # interleaved rounds: every case once per round, medians reported
-    loadgen: str = "python"  # "wrk" (loadtest/bench/wrk.py, as issue 12 measured) or "python" (loadgen.py)
+    loadgen: str = "python"  # "wrk" (loadtest/bench/wrk.py, the default when installed) or "python" (loadgen.py)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,7 @@ TARGETS = (
            _field("modelship-batch", "instances_per_s")),
     BenchTarget("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
            lambda _rows, run: run.cold_start_median_s),
-    # Issue 12, against the peers of `make bench PEERS=kserve,mlserver` (n/a without them); each side on its fastest
+    # Against the peers of `make bench PEERS=kserve,mlserver` (n/a without them); each side on its fastest
     # path for the workload (modelship: /predict, v1 or v2; KServe: v1 or v2), which `peers:` names.
     BenchTarget("house 1-instance req/s vs KServe, fastest paths", ">=", 3.0, "x", _vs_fastest("house-1", ("kserve",))),
     BenchTarget("batch of 100 req/s vs KServe, fastest paths", ">=", 1.5, "x", _vs_fastest("house-100", ("kserve",))),

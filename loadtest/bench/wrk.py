@@ -1,4 +1,4 @@
-"""The bench's load through the real `wrk` (Debian's 4.1.0), as issue 12 measured: same contract as `run_load`.
+"""The bench's load through the real `wrk` (Debian's 4.1.0): same contract as `run_load`.
 
 wrk is C with one epoll loop per thread, so it spends a small fraction of the CPU per request that our
 asyncio generator does on the same 2 cores; the figures then describe the servers, not the generator.
@@ -13,7 +13,7 @@ Facts below are read from wg/wrk at tag 4.1.0 (src/ is identical on master; Debi
   anything outside 2xx an error (no server in the bench answers 3xx). A latency at or over `--timeout`
   (default 2 s, src/main.h SOCKET_TIMEOUT_MS) is not recorded and counts in `errors.timeout`.
 - src/wrk.c `main`: before `done()`, `stats_correct` adds wrk's coordinated-omission correction to the
-  latency histogram, so percentiles and mean are wrk's corrected ones (what issue 12 reported), max is not.
+  latency histogram, so percentiles and mean are wrk's corrected ones (what wrk itself reports), max is not.
 - src/script.c `script_summary`/`script_errors`/`script_stats_*`: duration and latencies are in µs;
   `latency:percentile(p)`, `latency.max`, `latency.mean`.
 - src/units.c `scan_time` reads whole seconds, and `-d 0` is refused, so runs last whole seconds.
@@ -36,7 +36,7 @@ from typing import Any
 
 from loadtest.bench.loadgen import CONNECT_TIMEOUT_S, LoadError, LoadResult
 
-WRK_THREADS = 2  # issue 12's -t2
+WRK_THREADS = 2  # wrk -t2, or fewer threads when there are fewer connections
 EXIT_GRACE_S = 30.0  # wrk ends on its own after -d; this only bounds a hung process
 
 # One JSON line from done(); the human-readable report wrk prints before it is ignored.

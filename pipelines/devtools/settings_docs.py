@@ -1,10 +1,10 @@
-"""`make docs`: the settings tables of README.md and docs/architecture.md, rendered from where they are declared.
+"""`make docs`: the two tables of docs/settings.md, rendered from where their rows are declared.
 
 service/settings.py is the one place a service setting is declared (name, default, description), and
 Pulumi.yaml (with the stack files) the one place a stack config key is, except the service settings a stack
-may set (`service.maxBatch`, ...), whose rows come from their fields in service/settings.py. The docs hold
-copies between `<!-- settings:begin/end -->` and `<!-- config:begin/end -->` markers that this writes;
-tests/pipelines/test_settings_docs.py fails when a committed copy differs from what this renders.
+may set (`service.maxBatch`, ...), whose rows come from their fields in service/settings.py. docs/settings.md
+holds the one copy of each table, between `<!-- settings:begin/end -->` and `<!-- config:begin/end -->` markers
+that this writes; tests/pipelines/test_settings_docs.py fails when the committed copy differs from this.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from infra.config import stack_settings
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = (ROOT / "README.md", ROOT / "docs" / "architecture.md")
+DOCS = (ROOT / "docs" / "settings.md",)
 BEGIN, END = "<!-- settings:begin -->", "<!-- settings:end -->"
 CONFIG_BEGIN, CONFIG_END = "<!-- config:begin -->", "<!-- config:end -->"
 STACKS = ("dev", "staging", "prod")

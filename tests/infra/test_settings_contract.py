@@ -1,6 +1,6 @@
 """The env the Deployment renders and the settings Pulumi.yaml names are settings the real service reads.
 
-service/settings.py owns the settings (README and docs/architecture.md render from it); infra writes some of
+service/settings.py owns the settings (docs/settings.md renders from it); infra writes some of
 them per stack. These tests fail when infra or Pulumi.yaml names a variable the service would ignore
 (pydantic-settings drops unknown variables silently), or renders a value the service would refuse.
 """

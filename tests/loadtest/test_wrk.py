@@ -76,6 +76,7 @@ def load(port: int, warmup_s: float = 0.0, on_window: Callable[[str], None] = la
     )  # fmt: skip
 
 
+@pytest.mark.needs_engine
 def test_the_window_is_measured_after_an_unmeasured_warm_up(good: tuple[int, Counter[bytes]]) -> None:
     port, seen = good
     phases: list[str] = []
@@ -90,6 +91,7 @@ def test_the_window_is_measured_after_an_unmeasured_warm_up(good: tuple[int, Cou
     assert sum(seen.values()) >= result.answered_total
 
 
+@pytest.mark.needs_engine
 def test_the_script_cycles_every_body_unchanged(good: tuple[int, Counter[bytes]]) -> None:
     port, seen = good
     result = load(port)
@@ -101,6 +103,7 @@ def test_the_script_cycles_every_body_unchanged(good: tuple[int, Counter[bytes]]
     assert sum(wrk_sent) >= result.answers
 
 
+@pytest.mark.needs_engine
 def test_a_server_closing_every_connection_is_reconnected() -> None:
     for port, seen in serve((200, b'{"prediction": 1.5}'), protocol="HTTP/1.0"):
         result = load(port)
@@ -108,6 +111,7 @@ def test_a_server_closing_every_connection_is_reconnected() -> None:
         assert sum(seen.values()) >= result.answers
 
 
+@pytest.mark.needs_engine
 def test_a_server_answering_500_gives_errors_not_answers() -> None:
     for port, _seen in serve((500, b'{"error": "boom"}')):
         result = load(port)
@@ -115,6 +119,7 @@ def test_a_server_answering_500_gives_errors_not_answers() -> None:
         assert result.rps == 0 and result.answered_total == 0
 
 
+@pytest.mark.needs_engine
 def test_a_server_answering_the_wrong_body_is_not_timed() -> None:
     for port, seen in serve((200, b'{"label": "setosa"}')):
         with pytest.raises(LoadError, match="without b'\"prediction\"'"):
@@ -122,6 +127,7 @@ def test_a_server_answering_the_wrong_body_is_not_timed() -> None:
         assert sum(seen.values()) == 1  # stopped at the first wrong answer, before wrk ran
 
 
+@pytest.mark.needs_engine
 def test_nothing_listening_is_an_error_not_a_zero() -> None:
     with pytest.raises(LoadError, match="cannot connect"):
         run_wrk("127.0.0.1", 9, "/predict", [b"{}"], connections=1, warmup_s=0, duration_s=1)

@@ -77,6 +77,7 @@ def test_the_only_foreign_metrics_are_prometheus_and_kube_state_metrics() -> Non
     assert {m for m in rule_metrics(rendered_rules("prod")) if not m.startswith("modelship_")} == PROMETHEUS_SERIES
 
 
+@pytest.mark.needs_engine
 def test_every_panel_query_parses(tmp_path: Path) -> None:
     exprs = panel_exprs()
     rules = [{"record": f"modelship:dashboard_panel_query:{i}", "expr": e} for i, e in enumerate(exprs)]

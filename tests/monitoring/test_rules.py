@@ -143,6 +143,7 @@ def unit_test_file(case: Case) -> dict[str, Any]:
     }
 
 
+@pytest.mark.needs_engine
 def test_promtool_accepts_the_rendered_rules(tmp_path: Path) -> None:
     result = run_promtool("check", "rules", str(write_rule_file(RULES, tmp_path / "rules.yml")))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -164,6 +165,7 @@ def test_every_alert_has_severity_summary_and_its_own_runbook_section() -> None:
         assert url.endswith("docs/runbook.md") and anchor == name.lower() and anchor in headings, name
 
 
+@pytest.mark.needs_engine
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_alert_behaviour(case: Case, tmp_path: Path) -> None:
     write_rule_file(RULES, tmp_path / "rules.yml")

@@ -1,4 +1,4 @@
-"""The settings tables in README.md and docs/architecture.md are what service/settings.py renders."""
+"""The tables of docs/settings.md are what service/settings.py and Pulumi.yaml render; no other doc copies them."""
 
 from __future__ import annotations
 
@@ -31,8 +31,18 @@ def test_a_missing_row_is_noticed() -> None:
     assert settings_docs.env_name("database_url", Settings.model_fields["database_url"]) == "DATABASE_URL"
 
 
-def test_the_readme_config_table_is_rendered_from_pulumi_yaml() -> None:
-    readme = (settings_docs.ROOT / "README.md").read_text()
-    assert f"{settings_docs.CONFIG_BEGIN}\n{settings_docs.config_table()}\n{settings_docs.CONFIG_END}" in readme
-    stale = "\n".join(line for line in readme.splitlines() if not line.startswith("| `service.maxBatch` |"))
+def test_the_config_table_is_rendered_from_pulumi_yaml() -> None:
+    page = (settings_docs.ROOT / "docs" / "settings.md").read_text()
+    assert f"{settings_docs.CONFIG_BEGIN}\n{settings_docs.config_table()}\n{settings_docs.CONFIG_END}" in page
+    stale = "\n".join(line for line in page.splitlines() if not line.startswith("| `service.maxBatch` |"))
     assert settings_docs.render(stale) != stale
+
+
+def test_the_tables_are_generated_once() -> None:
+    """docs/settings.md is the one rendered copy: README and the other pages link to it."""
+    assert settings_docs.DOCS == (settings_docs.ROOT / "docs" / "settings.md",)
+    others = [settings_docs.ROOT / "README.md", *sorted((settings_docs.ROOT / "docs").glob("*.md"))]
+    for doc in others:
+        if doc not in settings_docs.DOCS:
+            text = doc.read_text()
+            assert settings_docs.BEGIN not in text and settings_docs.CONFIG_BEGIN not in text, doc.name

@@ -50,6 +50,7 @@ def test_anything_else_is_not_implemented(on_path: dict[str, str]) -> None:
     assert done.returncode != 0 and "not implemented by the stand-in" in done.stderr
 
 
+@pytest.mark.needs_engine
 def test_stack_lifecycle(on_path: dict[str, str], tmp_path: Path) -> None:
     work = scratch_project(tmp_path / "p", "  name.first:\n    type: string\n    default: x\n")
     stack = auto.create_stack("lifecycle", work_dir=str(work))
@@ -70,6 +71,7 @@ def test_stack_lifecycle(on_path: dict[str, str], tmp_path: Path) -> None:
     assert stack.workspace.list_stacks() == []
 
 
+@pytest.mark.needs_engine
 def test_a_locked_stack_refuses_up_as_a_concurrent_update(on_path: dict[str, str], tmp_path: Path) -> None:
     work = scratch_project(tmp_path / "p", "  name:\n    type: string\n    default: x\n")
     stack = auto.create_stack("busy", work_dir=str(work))
@@ -84,6 +86,7 @@ def test_a_locked_stack_refuses_up_as_a_concurrent_update(on_path: dict[str, str
     assert stack.history() == []  # a config error stops before the update starts
 
 
+@pytest.mark.needs_engine
 def test_a_stack_value_of_the_wrong_type_fails(on_path: dict[str, str], tmp_path: Path) -> None:
     work = scratch_project(tmp_path / "p", "  count:\n    type: integer\n    default: 1\n")
     stack = auto.create_stack("typed", work_dir=str(work))
@@ -112,6 +115,7 @@ def test_merge_names_every_missing_key_and_accepts_undeclared_ones() -> None:
     assert merged["p:x.y"]["value"] == "z"
 
 
+@pytest.mark.needs_engine
 def test_a_mandatory_policy_violation_fails_the_update(on_path: dict[str, str], tmp_path: Path) -> None:
     pack = tmp_path / "pack"
     pack.mkdir()
@@ -140,6 +144,7 @@ def test_a_mandatory_policy_violation_fails_the_update(on_path: dict[str, str], 
     assert not list(state.run_dir.glob("*.pid"))
 
 
+@pytest.mark.needs_engine
 def test_a_preview_needs_no_environment_secret_but_up_refuses_without_it(on_path: dict[str, str]) -> None:
     """ci.yml previews staging from a pull request, which holds no staging secret; the deploy job stores
     auth.apiKeys before `up` (issue 9: the preview used to fail on every PR)."""

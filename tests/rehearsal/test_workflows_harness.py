@@ -66,6 +66,7 @@ def seen(state: Path, job: str) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+@pytest.mark.needs_engine
 def test_act_gives_a_job_only_its_environments_secrets(tmp_path: Path) -> None:
     rehearsal = probe_repo(tmp_path)
     run = rehearsal.run(
@@ -77,6 +78,7 @@ def test_act_gives_a_job_only_its_environments_secrets(tmp_path: Path) -> None:
     assert seen(rehearsal.state, "none") == "token=[]"
 
 
+@pytest.mark.needs_engine
 def test_production_needs_an_approval_and_main(tmp_path: Path) -> None:
     rehearsal = probe_repo(tmp_path)
     run = rehearsal.run("probe.yml", "push", {"ref": "refs/heads/main", "repository": REPOSITORY})

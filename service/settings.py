@@ -11,8 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.run import SHUTDOWN_GRACE_S
 
-# A stack may set the fields marked STACK as `service.<camelCaseName>` (infra/config.py reads them, checks them
-# with this model and renders them into the Deployment's ConfigMap), so a new one is declared here and only here.
+# A stack may set the fields marked STACK as `service.<camelCaseName>` (infra/config/settings_bridge.py reads them,
+# checks them with this model and renders them into the Deployment's ConfigMap), so a new one is declared here only.
 STACK: JsonDict = {"stack": True}
 
 

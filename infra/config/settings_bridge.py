@@ -1,4 +1,4 @@
-"""The service settings a stack may set (issue 13, "one contract, one place").
+"""The service settings a stack may set ("one contract, one place").
 
 Each field of service/settings.py marked STACK is read as `service.<camelCaseName>`, checked by the service's
 own Settings model and rendered into the ConfigMap, so its type, default and checks stay in that one

@@ -2,7 +2,7 @@
 
 `python -m loadtest.bench.batch_profile --seconds 3` runs in-process (no HTTP, no load), so it
 takes a few seconds and stays quiet on a shared machine. It prints, for a house-price batch of
-100, the median and p99 of each stage of /predict's row-by-row path and of the columnar path
+100, the median and p99 of each stage of the objects path (/predict) and of the matrix path (v1, v2)
 (v2 infer's), and the garbage collector's pauses while doing so. The commit cost of big log rows is
 measured by `loadtest.bench.logwrite`, per stored shape and per way of writing.
 """

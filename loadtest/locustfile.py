@@ -32,6 +32,7 @@ from loadtest.checks import (
 from loadtest.run import API_KEY_ENV
 from loadtest.timeline import Timeline
 from model.manifest import Manifest, ManifestError
+from service.sources import LOADCHECK, SOURCE_HEADER
 
 TIMELINE = Timeline()
 _schema: Manifest | None = None  # the model under test, read once from /model
@@ -58,6 +59,7 @@ class ModelUser(HttpUser):
 
     def on_start(self) -> None:
         self.rng = random.Random()
+        self.client.headers[SOURCE_HEADER] = LOADCHECK  # synthetic: kept out of the live analyses
         if api_key := os.environ.get(API_KEY_ENV):  # stacks with auth.required
             self.client.headers["Authorization"] = f"Bearer {api_key}"
 

@@ -16,6 +16,7 @@ from model.manifest import Manifest, ManifestError, example_instance
 from pipelines import commands
 from pipelines.settings import PipelineSettings
 from pipelines.targets.base import OUTPUT_MODEL_VERSION, SMOKE
+from service import sources
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,11 @@ def smoke(
     Returns:
         SmokeResult; `passed` is True only when every check passed.
     """
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    headers = {
+        sources.SOURCE_HEADER: sources.SMOKE
+    }  # synthetic: kept out of the live analyses (the key needs `synthetic`)
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
     factory = client_factory or (lambda base: httpx.Client(base_url=base, timeout=timeout_s))
     with factory(url.rstrip("/")) as client:
         client.headers.update(headers)

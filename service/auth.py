@@ -1,4 +1,5 @@
-"""Optional API keys with scopes: `predict` for POST /predict, `read` for /predictions and /model.
+"""Optional API keys with scopes: `predict` for POST /predict, `read` for /predictions and /model, `feedback` for
+POST /feedback, and `synthetic` to mark a request's `X-Modelship-Source` as anything but `live`.
 
 The keys file has one key per line: `<key-id> <scope>[,<scope>] <secret>`, where the secret is the
 key itself or `sha256:<hex digest of the key>`. Only digests are kept in memory and compared, in
@@ -27,7 +28,7 @@ from starlette.routing import BaseRoute
 
 from service.errors import Forbidden, Unauthorized
 
-SCOPES = frozenset({"predict", "read"})
+SCOPES = frozenset({"predict", "read", "synthetic", "feedback"})
 
 
 @dataclass(frozen=True)

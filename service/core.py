@@ -18,14 +18,37 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from service.auth import Authenticator
 from service.body import check_media, read_body
 from service.db import LogRecord
-from service.errors import NotReady, ServiceError
+from service.errors import BadHeader, Forbidden, NotReady, ServiceError, header_detail
 from service.model_runner import ModelRunner, Outputs
 from service.prediction_log import PredictionLog
+from service.sources import LIVE, SOURCE, SOURCE_HEADER
 from service.validation import InstanceValidator, values_in_order
 
 NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def source_of(headers: Mapping[str, str], auth: Authenticator) -> str:
+    """Where a request comes from: `live`, or what `X-Modelship-Source` names (smoke, loadcheck, bench, shadow).
+
+    Marking traffic as synthetic hides it from the drift, quality and canary analyses, so where keys are on
+    only a key with the `synthetic` scope may do it; an ordinary client's requests always count."""
+    value = headers.get(SOURCE_HEADER.lower())
+    if value is None or value == LIVE:
+        return LIVE
+    if not SOURCE.fullmatch(value):
+        raise BadHeader(f"{SOURCE_HEADER} must be 1-32 characters from [a-z0-9_-], starting with a letter "
+                        f"(e.g. smoke, loadcheck, bench), got {value[:40]!r}",
+                        [header_detail(SOURCE_HEADER, "invalid format")])  # fmt: skip
+    if auth.enabled:
+        try:
+            auth.require(headers, "synthetic")
+        except Forbidden:
+            raise Forbidden(f"marking traffic as {SOURCE_HEADER}: {value} needs an API key with the 'synthetic' "
+                            "scope; send the request without the header to count it as live") from None  # fmt: skip
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,7 @@ class Result:
     instances: Instances
     outputs: Outputs
     warnings: list[str]
+    source: str = LIVE
 
 
 class WireProtocol(Protocol):
@@ -91,6 +115,7 @@ async def answer(
     fast path with the same scopes."""
     serving = require_serving(state.serving)
     settings = state.settings
+    source = source_of(headers, state.auth)
     check_media(headers, protocol.media_ok)
     body = await read_body(headers, chunks, settings.max_body_bytes)
     instances = protocol.decode(serving, body, headers, params, settings.max_batch)
@@ -102,8 +127,8 @@ async def answer(
         assert instances.matrix is not None  # nosec B101 # every protocol gives one or the other
         matrix, warnings = instances.matrix, validator.check_matrix(instances.matrix, instances.loc)
     outputs = await serving.predictor.predict(matrix)
-    state.count_predictions(len(outputs))
-    result = Result(request_id, serving.predictor, instances, outputs, warnings)
+    state.count_predictions(len(outputs), source)
+    result = Result(request_id, serving.predictor, instances, outputs, warnings, source)
     latency_ms = (time.perf_counter() - started) * 1000
     await serving.log.record(record_of(result, validator.names, latency_ms), settings.request_timeout_s)
     return protocol.render(result)
@@ -122,7 +147,8 @@ def record_of(result: Result, names: list[str], latency_ms: float) -> LogRecord:
             logged["id"] = instances.client_id
         inputs = orjson.dumps(logged, option=NUMPY)
         outputs = orjson.dumps(_columns(result, instances.protocol), option=NUMPY)
-    return LogRecord(result.request_id, predictor.version, inputs.decode(), outputs.decode(), latency_ms, time.time())
+    return LogRecord(result.request_id, predictor.version, inputs.decode(), outputs.decode(), latency_ms, time.time(),
+                     result.source)  # fmt: skip
 
 
 def _object_rows(objects: list[Any] | None, names: list[str]) -> list[tuple[Any, ...]]:

@@ -31,9 +31,10 @@ logger = logging.getLogger("modelship.db")
 MIGRATION_LOCK = 7_461_726_353  # any constant: serialises migrations across replicas
 
 INSERT = """
-INSERT INTO predictions (request_id, model_version, inputs, outputs, latency_ms, created_at)
-SELECT r, v, i::jsonb, o::jsonb, l, to_timestamp(t)
-FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::real[], %b::float8[]) AS u(r, v, i, o, l, t)
+INSERT INTO predictions (request_id, model_version, inputs, outputs, latency_ms, created_at, source)
+SELECT r, v, i::jsonb, o::jsonb, l, to_timestamp(t), s
+FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::real[], %b::float8[], %b::text[])
+    AS u(r, v, i, o, l, t, s)
 ON CONFLICT (request_id) DO NOTHING
 """
 
@@ -53,13 +54,16 @@ class LogRecord:
     outputs: str
     latency_ms: float
     created_at: float  # seconds since the epoch
+    source: str = "live"  # X-Modelship-Source; `live` for a user's request
 
     def as_row(self) -> list[Any]:
-        """The spool's frame format: a positional list, as every earlier release wrote it."""
-        return [self.request_id, self.model_version, self.inputs, self.outputs, self.latency_ms, self.created_at]
+        """The spool's frame format: a positional list, as earlier releases wrote it, with the source last."""
+        return [self.request_id, self.model_version, self.inputs, self.outputs, self.latency_ms, self.created_at,
+                self.source]  # fmt: skip
 
     @classmethod
     def from_row(cls, row: list[Any]) -> LogRecord:
+        """A spooled frame; one written before sources were kept (six fields) was live traffic."""
         return cls(*row)
 
 
@@ -118,7 +122,7 @@ async def migrate(conn: psycopg.AsyncConnection[Any]) -> list[str]:
 
 
 def insert_params(records: list[LogRecord]) -> tuple[list[Any], ...]:
-    """The INSERT's six arrays, one per column: unnest turns them back into rows in one round trip."""
+    """The INSERT's seven arrays, one per column: unnest turns them back into rows in one round trip."""
     return (
         [r.request_id for r in records],
         [r.model_version for r in records],
@@ -126,6 +130,7 @@ def insert_params(records: list[LogRecord]) -> tuple[list[Any], ...]:
         [r.outputs for r in records],
         [r.latency_ms for r in records],
         [r.created_at for r in records],
+        [r.source for r in records],
     )
 
 
@@ -133,13 +138,15 @@ async def insert(conn: psycopg.AsyncConnection[Any], records: list[LogRecord]) -
     await conn.execute(INSERT, insert_params(records))
 
 
-async def list_predictions(conn: psycopg.AsyncConnection[Any], limit: int, before: int | None) -> list[dict[str, Any]]:
-    # One fixed statement: "no cursor" is the largest id, so the plan is the same either way.
+async def list_predictions(
+    conn: psycopg.AsyncConnection[Any], limit: int, before: int | None, source: str | None = None
+) -> list[dict[str, Any]]:
+    # One fixed statement: "no cursor" is the largest id, and no source is any source, so the plan is the same.
     query = (
-        "SELECT id, request_id, model_version, inputs, outputs, latency_ms, created_at FROM predictions "
-        "WHERE id < %s ORDER BY id DESC LIMIT %s"
+        "SELECT id, request_id, model_version, source, inputs, outputs, latency_ms, created_at FROM predictions "
+        "WHERE id < %s AND (%s::text IS NULL OR source = %s::text) ORDER BY id DESC LIMIT %s"
     )
-    params = (before if before is not None else 2**63 - 1, limit)
+    params = (before if before is not None else 2**63 - 1, source, source, limit)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(query, params)
         rows = await cur.fetchall()

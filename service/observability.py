@@ -83,8 +83,8 @@ class Metrics:
         )
         self.predictions = Counter(
             "modelship_predictions",
-            "Instances predicted, by model version",
-            ["model_version"],
+            "Instances predicted, by model version and request source (live, or X-Modelship-Source)",
+            ["model_version", "source"],
             registry=self.registry,
         )
         # Observed by the group-commit writer, not the request: a slow database shows here before

@@ -165,11 +165,11 @@ class PredictionLog:
         return "the prediction log writer is not running"
 
     # -- reading it back ---------------------------------------------------------------------
-    async def recent(self, limit: int, before: int | None) -> list[dict[str, Any]]:
+    async def recent(self, limit: int, before: int | None, source: str | None = None) -> list[dict[str, Any]]:
         """A page of logged predictions, newest first (GET /predictions); a 503 while Postgres is unreachable."""
         try:
             async with self.pool.connection(timeout=2) as conn:
-                rows = await db.list_predictions(conn, limit, before)
+                rows = await db.list_predictions(conn, limit, before, source)
         except DB_ERRORS as exc:
             raise DatabaseUnavailable(f"the prediction log database is unreachable ({type(exc).__name__})") from None
         for row in rows:

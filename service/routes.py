@@ -25,6 +25,7 @@ from service.schemas import (
     PredictResult,
     ReadyResponse,
 )
+from service.sources import SOURCE
 from service.state import AppState
 
 router = APIRouter()
@@ -124,12 +125,15 @@ async def predictions(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only ids below this")] = None,
+    source: Annotated[
+        str | None, Query(pattern=SOURCE.pattern, description="Only this source: live, smoke, loadcheck, bench, shadow")
+    ] = None,
 ) -> Response:
     """Logged predictions, newest first; follow `next_before` for older pages."""
     state = _state(request)
     if state.log is None:
         raise NotReady("the prediction log is not open yet")
-    rows = await state.log.recent(limit, before)
+    rows = await state.log.recent(limit, before, source)
     next_before = rows[-1]["id"] if len(rows) == limit else None
     return _json({"predictions": rows, "next_before": next_before})
 

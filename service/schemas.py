@@ -68,6 +68,7 @@ class PredictionRecord(BaseModel):
     id: int
     request_id: str
     model_version: str
+    source: str = Field(description="live, or the X-Modelship-Source the request named")
     inputs: Any
     outputs: Any
     latency_ms: float

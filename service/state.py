@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.auth import Authenticator
@@ -11,6 +11,7 @@ from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics
 from service.prediction_log import PredictionLog
 from service.settings import Settings
+from service.sources import LIVE
 from service.validation import InstanceValidator
 
 
@@ -21,16 +22,19 @@ class AppState:
     auth: Authenticator
     access_log: AccessLog | None
     serving: Serving | None = None  # set once, in the lifespan, when the model and the log are open
-    _predictions_child: Any = None
+    _predictions_children: dict[str, Any] = field(default_factory=dict)
 
     def open(self, serving: Serving) -> None:
         if self.serving is not None:
             raise RuntimeError("the model and the prediction log are opened once")
         self.serving = serving
-        self._predictions_child = self.metrics.predictions.labels(serving.predictor.version)
+        self._predictions_children[LIVE] = self.metrics.predictions.labels(serving.predictor.version, LIVE)
 
-    def count_predictions(self, count: int) -> None:
-        self._predictions_child.inc(count)
+    def count_predictions(self, count: int, source: str = LIVE) -> None:
+        child = self._predictions_children.get(source)
+        if child is None:  # sources are few (live, smoke, loadcheck, bench, shadow): bounded cardinality
+            child = self._predictions_children[source] = self.metrics.predictions.labels(self.model_version, source)
+        child.inc(count)
 
     @property
     def predictor(self) -> ModelRunner | None:

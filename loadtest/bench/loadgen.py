@@ -23,6 +23,7 @@ from typing import cast
 import numpy as np
 
 from loadtest.stats import percentiles
+from service.sources import BENCH, SOURCE_HEADER
 
 try:
     import uvloop
@@ -36,6 +37,7 @@ CONNECT_TIMEOUT_S = 5.0
 def encode_post(host: str, port: int, path: str, body: bytes) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"{SOURCE_HEADER}: {BENCH}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

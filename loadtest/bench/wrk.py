@@ -63,7 +63,8 @@ local prepared = {}
 local index = 1
 function init(args)
    for i, body in ipairs(bodies) do
-      prepared[i] = wrk.format("POST", path, {["Content-Type"] = "application/json"}, body)
+      local headers = {["Content-Type"] = "application/json", ["X-Modelship-Source"] = "bench"}
+      prepared[i] = wrk.format("POST", path, headers, body)
    end
    -- threads start at different bodies so the two do not send the same one at the same moment
    index = ((offset or 0) * math.floor(#prepared / 2)) % #prepared + 1

@@ -76,7 +76,7 @@ def engine_config(stack: str, pipeline_values: dict[str, str], secrets: dict[str
 def test_the_program_deploys_what_the_pipelines_set(stack: str, house_artifact: Path) -> None:
     """dev/prod used to export the stack file's placeholder version; pr-<n> (no stack file) could not deploy."""
     config = deploy_config(house_artifact, "pulumi", IMAGE)
-    secrets = {API_KEYS_KEY: "ci predict,read k"} if stack in ("staging", "prod") else {}
+    secrets = {API_KEYS_KEY: "ci predict,read,synthetic k"} if stack in ("staging", "prod") else {}
     if stack == "prod":  # backups are on in prod: the team stores the object store's credentials once
         secrets.update({"modelship:db.backup.accessKeyId": "AKIA", "modelship:db.backup.secretAccessKey": "s"})
     run = engine_config(stack, config, secrets)

@@ -53,7 +53,7 @@ class Rehearsal:
         env.pop("MODELSHIP_PIPELINE_API_KEYS", None)
         if stack in KEYS:
             env["MODELSHIP_PIPELINE_API_KEY"] = KEYS[stack]
-            env["MODELSHIP_PIPELINE_API_KEYS"] = f"ci predict,read {KEYS[stack]}\n"
+            env["MODELSHIP_PIPELINE_API_KEYS"] = f"ci predict,read,synthetic {KEYS[stack]}\n"
         return subprocess.run(
             [sys.executable, "-m", "pipelines", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
         )

@@ -49,7 +49,7 @@ def environments() -> dict[str, Environment]:
         return {
             "PULUMI_ACCESS_TOKEN": f"{name}-{token()}",
             "MODELSHIP_API_KEY": key,
-            "MODELSHIP_API_KEYS": f"ci predict,read {key}",
+            "MODELSHIP_API_KEYS": f"ci predict,read,synthetic {key}",
         }
 
     return {

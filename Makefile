@@ -40,8 +40,8 @@ train: venv ## Train RECIPE (default house-price) into ARTIFACTS/
 up: venv ## Train the default model if none exists, start embedded Postgres, serve on 127.0.0.1:$(PORT)
 	$(PY) -m pipelines.devtools up --recipe $(RECIPE) --artifacts $(ARTIFACTS) --port $(PORT)
 
-down: venv ## Stop the embedded Postgres started by `make up`
-	$(PY) -m pipelines.devtools db-stop
+down: venv ## Stop what `make up` started: the service, then its embedded Postgres
+	$(PY) -m pipelines.devtools down
 
 lint: venv ## ruff, bandit, hadolint, workflow schema and shellcheck
 	$(VENV)/bin/ruff check .
@@ -96,7 +96,7 @@ prometheus: ## Install Debian's prometheus (server and promtool) if missing; ide
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 monitor: venv prometheus ## Real Prometheus on 127.0.0.1:9090 scraping `make up`'s service with the stacks' rules
-	$(PY) -m infra.monitor --target 127.0.0.1:$(PORT) --port $(PROM_PORT)
+	$(PY) -m pipelines.devtools.monitor --target 127.0.0.1:$(PORT) --port $(PROM_PORT)
 
 monitoring: venv prometheus ## Monitoring tests: promtool rules, dashboard PromQL, CRD schemas, live alert drill
 	$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtest.embedded_pg import EmbeddedPostgres, free_port
+from pipelines.devtools.embedded_pg import EmbeddedPostgres, free_port
 from model.train import train
 
 ROOT = Path(__file__).resolve().parents[1]

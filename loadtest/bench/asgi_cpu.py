@@ -27,7 +27,7 @@ import orjson
 from fastapi import FastAPI
 
 from loadtest.checks import random_instance
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
 from service.app import create_app

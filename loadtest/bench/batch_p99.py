@@ -33,7 +33,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadtest.bench.harness import free_port
 from loadtest.bench.loadgen import encode_post, run_load
 from loadtest.checks import random_instance
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
 

@@ -23,7 +23,7 @@ from loadtest.bench import tables
 from loadtest.bench.cases import Case, build_cases, service_spec
 from loadtest.bench.loadgen import LoadError, LoadResult, run_load
 from loadtest.bench.servers import RunningServer, ServerError, ServerSpec, start_server, tree_cpu_seconds
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from model.manifest import Manifest
 
 log = logging.getLogger(__name__)

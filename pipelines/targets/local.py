@@ -168,7 +168,7 @@ class LocalStack:
         return {"replace": 1} if was_running else {"create": 1}
 
     def _postgres(self) -> Any:
-        from loadtest.embedded_pg import EmbeddedPostgres  # pgserver: a dev dependency
+        from pipelines.devtools.embedded_pg import EmbeddedPostgres  # pgserver: a dev dependency
 
         return EmbeddedPostgres(self.root / "pg")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from model.cliargs import OneLineParser, fail
 from model.keyvalue import parse_pairs
@@ -28,12 +29,15 @@ def _parser() -> OneLineParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def _overrides(items: list[str]) -> dict[str, Any]:
     try:
-        overrides = parse_pairs(args.overrides, "--set")
+        return parse_pairs(items, "--set")
     except ValueError as exc:
         fail(f"error: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     # Imported here: scikit-learn takes seconds to load, and `--help` or a typo should not wait for it.
     from model.artifact import ArtifactError
     from model.evaluate import evaluate
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "train":
-            result = train(args.recipe, args.out, seed=args.seed, overrides=overrides)
+            result = train(args.recipe, args.out, seed=args.seed, overrides=_overrides(args.overrides))
             summary = {
                 "path": str(result.path),
                 "version": result.version,

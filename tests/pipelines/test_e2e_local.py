@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.devtools.embedded_pg import free_port
 from pipelines.baseline import stack_baseline
+from pipelines.devtools.embedded_pg import free_port
 from pipelines.gate import GatePolicy, gate
 from pipelines.release import ReleaseResult, release
 from pipelines.settings import PipelineSettings

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pipelines.devtools.embedded_pg import EmbeddedPostgres, free_port
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_REQUESTS = [  # the tutorial's example requests (seed "house price", subtasks 2.3 and 3.2)

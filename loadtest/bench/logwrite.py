@@ -26,9 +26,9 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from loadtest.checks import random_instance
-from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service import db
 from service.db import LogRecord
 

@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 
-from pipelines.devtools.monitor import local_rule_settings, prometheus_command, write_config
 from pipelines.devtools.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.monitor import local_rule_settings, prometheus_command, write_config
 from tests.conftest import LiveService, free_port, start_service, wait_ready
 from tests.loaddriver import drained, drive_in_thread, logged_counts, wait_until
 

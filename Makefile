@@ -40,8 +40,8 @@ train: venv ## Train RECIPE (default house-price) into ARTIFACTS/
 up: venv ## Serve the newest RECIPE artifact (trained if none) on 127.0.0.1:PORT (8000); embedded Postgres unless DATABASE_URL
 	$(PY) -m pipelines.devtools up --recipe $(RECIPE) --artifacts $(ARTIFACTS) --port $(PORT)
 
-down: venv ## Stop the embedded Postgres started by `make up`
-	$(PY) -m pipelines.devtools db-stop
+down: venv ## Stop what `make up` started: the service, then its embedded Postgres
+	$(PY) -m pipelines.devtools down
 
 lint: venv ## ruff check, ruff format --check, bandit, hadolint
 	$(VENV)/bin/ruff check .
@@ -103,7 +103,7 @@ prometheus: ## Install Debian's prometheus (server and promtool) if missing; ide
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 monitor: venv prometheus ## Real Prometheus on 127.0.0.1:PROM_PORT (9090) scraping 127.0.0.1:PORT (8000) with the stacks' rules
-	$(PY) -m infra.monitor --target 127.0.0.1:$(PORT) --port $(PROM_PORT)
+	$(PY) -m pipelines.devtools.monitor --target 127.0.0.1:$(PORT) --port $(PROM_PORT)
 
 monitoring: venv prometheus ## tests/monitoring: promtool rules, dashboard PromQL, CRD schemas, live alert drill
 	$(PY) -m pytest tests/monitoring $(PYTEST_ARGS)

@@ -11,7 +11,6 @@ pulumi-resources.txt (YAML) for review; they are not manifests to apply.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import sys
@@ -21,7 +20,9 @@ from typing import Any
 
 import yaml
 
+from infra import contract
 from infra import mocked_run as harness
+from model.cliargs import OneLineParser
 
 log = logging.getLogger("infra.render")
 NON_KUBERNETES_FILE = "pulumi-resources.txt"  # not *.yaml: `kubernetes-validate dir/*.yaml` must see only objects
@@ -29,10 +30,32 @@ PROTECTED_HEADER = "# pulumi: protect=true (a destroy or a replacement of this o
 _KIND_ORDER = ["Namespace", "ServiceAccount", "Secret", "ConfigMap", "Cluster", "Deployment", "Service"]
 
 
+PLACEHOLDER_VERSION = re.compile(r"-0{12}$")  # the stack files' house-price-000000000000: "set me"
+
+
 def render(stack: str, out: Path) -> list[Path]:
     """Run the stack under mocks and write one YAML file per Kubernetes object; return the paths."""
     config, secret_keys = harness.load_stack_config(stack)
+    if problem := model_version_problem(stack, config):
+        log.warning("warning: %s", problem)
     return write_manifests(harness.run_program(stack, config, secret_keys), out)
+
+
+def model_version_problem(stack: str, config: dict[str, str]) -> str | None:
+    """Why the manifests would not show a real model: a placeholder modelVersion, or one with no artifact here."""
+    version = config.get(contract.full_key(contract.MODEL_VERSION), "")
+    if not version or PLACEHOLDER_VERSION.search(version):
+        return (
+            f"stack {stack}'s modelVersion is the placeholder {version!r}: these manifests name no real model; "
+            f"render a deployed one with `pulumi config set modelVersion <version> -s {stack}` (see `make train`)"
+        )
+    if config.get(contract.full_key(contract.IMAGE_DIGEST_REF)):
+        return None  # an image by digest carries its own model: no artifact folder needed here
+    folder = config.get(contract.full_key(contract.ARTIFACT_DIR)) or f"artifacts/{version}"
+    path = Path(folder) if Path(folder).is_absolute() else harness.REPO_ROOT / folder
+    if not (path / "manifest.json").is_file():
+        return f"stack {stack}'s modelVersion {version} names no artifact: {folder}/manifest.json is not here"
+    return None
 
 
 def write_manifests(run: harness.ProgramRun, out: Path) -> list[Path]:
@@ -85,13 +108,14 @@ def _slug(name: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.render", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m infra.render", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, help="dev, staging or prod (reads Pulumi.<stack>.yaml)")
     parser.add_argument("--out", required=True, type=Path, help="folder to (re)write, e.g. manifests/prod")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not (harness.REPO_ROOT / f"Pulumi.{args.stack}.yaml").is_file():
-        parser.error(f"no Pulumi.{args.stack}.yaml in {harness.REPO_ROOT}")
+        stacks = ", ".join(sorted(p.stem.split(".", 1)[1] for p in harness.REPO_ROOT.glob("Pulumi.*.yaml")))
+        parser.error(f"no Pulumi.{args.stack}.yaml in {harness.REPO_ROOT}; stacks here: {stacks}")
     paths = render(args.stack, args.out)
     log.info("wrote %d Kubernetes objects of stack %s to %s", len(paths), args.stack, args.out)
     return 0

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LinearRegression, Ridge
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
+
+# scikit-learn is imported inside the functions that build: it takes seconds, and a CLI's `--help` lists the
+# recipes from this module.
 
 HOLDOUT_SEED = 20_240_601
 
@@ -39,6 +38,35 @@ class Dataset:
     y_test: np.ndarray
 
 
+class RecipeError(ValueError):
+    """An unknown recipe, or a parameter it does not take or a value that does not fit; the message says which."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One recipe parameter: `--set name=value` on the command line."""
+
+    default: Any
+    kind: type[int] | type[float]  # a float parameter takes a whole number too
+    minimum: float  # the smallest value that trains
+    help: str
+    nullable: bool = False  # null is a value too (iris max_depth: no limit)
+
+    def check(self, name: str, value: Any) -> None:
+        if value is None and self.nullable:
+            return
+        kinds: tuple[type[int] | type[float], ...] = (int, float) if self.kind is float else (self.kind,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            wanted = ("a number" if self.kind is float else "an integer") + (" or null" if self.nullable else "")
+            raise RecipeError(f"--set {name}={value!r}: {name} takes {wanted}, e.g. {self.describe(name)}")
+        if value < self.minimum:
+            raise RecipeError(f"--set {name}={value!r}: {name} must be at least {self.minimum:g}")
+
+    def describe(self, name: str) -> str:
+        default = "null" if self.default is None else repr(self.default)
+        return f"{name}={default} ({self.help})"
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str
@@ -46,13 +74,17 @@ class Recipe:
     target_name: str
     target_unit: str
     features: tuple[FeatureSpec, ...]
-    defaults: Mapping[str, Any]
+    params: Mapping[str, Param]
     load_data: Callable[[int, Mapping[str, Any]], Dataset]
     build: Callable[[int, Mapping[str, Any]], BaseEstimator]
     classes: tuple[str, ...] | None = None
     primary_metric: str = "rmse"
     higher_is_better: bool = False
     notes: str = field(default="")
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {name: param.default for name, param in self.params.items()}
 
 
 def _house_rows(rng: np.random.Generator, count: int, noise: float) -> tuple[np.ndarray, np.ndarray]:
@@ -74,12 +106,19 @@ def _house_data(seed: int, params: Mapping[str, Any]) -> Dataset:
 
 
 def _house_model(seed: int, params: Mapping[str, Any]) -> BaseEstimator:
+    from sklearn.linear_model import LinearRegression, Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     alpha = float(params["alpha"])
     regressor = LinearRegression() if alpha == 0 else Ridge(alpha=alpha)
     return Pipeline([("scale", StandardScaler()), ("regress", regressor)])
 
 
 def _iris_data(seed: int, params: Mapping[str, Any]) -> Dataset:
+    from sklearn.datasets import load_iris
+    from sklearn.model_selection import train_test_split
+
     iris = load_iris()
     # A fixed stratified split: the training seed only changes the forest, never the held-out rows.
     x_train, x_test, y_train, y_test = train_test_split(
@@ -89,6 +128,9 @@ def _iris_data(seed: int, params: Mapping[str, Any]) -> Dataset:
 
 
 def _iris_model(seed: int, params: Mapping[str, Any]) -> BaseEstimator:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+
     forest = RandomForestClassifier(
         n_estimators=int(params["n_estimators"]),
         max_depth=params["max_depth"],
@@ -109,7 +151,11 @@ RECIPES: dict[str, Recipe] = {
             FeatureSpec("bedrooms", "integer", "count", "Number of bedrooms", lower_bound=0.0),
             FeatureSpec("age", "integer", "years", "Age of the house in years", lower_bound=0.0),
         ),
-        defaults={"n_samples": 2000, "noise": 10_000.0, "alpha": 0.0},
+        params={
+            "n_samples": Param(2000, int, 2, "training rows"),
+            "noise": Param(10_000.0, float, 0.0, "price noise in USD"),
+            "alpha": Param(0.0, float, 0.0, "ridge penalty; 0 is plain least squares"),
+        },
         load_data=_house_data,
         build=_house_model,
         primary_metric="rmse",
@@ -127,7 +173,10 @@ RECIPES: dict[str, Recipe] = {
             FeatureSpec("petal_width", "number", "cm", "Petal width", lower_bound=0.0),
         ),
         classes=("setosa", "versicolor", "virginica"),
-        defaults={"n_estimators": 100, "max_depth": None},
+        params={
+            "n_estimators": Param(100, int, 1, "trees in the forest"),
+            "max_depth": Param(None, int, 1, "tree depth; null is no limit", nullable=True),
+        },
         load_data=_iris_data,
         build=_iris_model,
         primary_metric="accuracy",
@@ -140,11 +189,23 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise KeyError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
+        raise RecipeError(f"unknown recipe {name!r}; choose one of {', '.join(sorted(RECIPES))}") from None
 
 
 def resolve_params(recipe: Recipe, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
-    unknown = set(overrides or {}) - set(recipe.defaults)
-    if unknown:
-        raise KeyError(f"unknown parameter(s) {sorted(unknown)} for {recipe.name}; known: {sorted(recipe.defaults)}")
+    """The recipe's defaults with OVERRIDES on top; RecipeError names an unknown parameter or a bad value."""
+    for name, value in (overrides or {}).items():
+        if name not in recipe.params:
+            known = ", ".join(sorted(recipe.params))
+            raise RecipeError(f"{recipe.name} has no parameter {name!r}; it takes {known} (`--set NAME=VALUE`)")
+        recipe.params[name].check(name, value)
     return {**recipe.defaults, **(overrides or {})}
+
+
+def describe_recipes() -> str:
+    """Every recipe with its parameters and their defaults, for a CLI's `--help`."""
+    lines = ["recipes and their parameters (--set NAME=VALUE), with defaults:"]
+    for recipe in RECIPES.values():
+        lines.append(f"  {recipe.name} ({recipe.task}):")
+        lines.extend(f"    {param.describe(name)}" for name, param in recipe.params.items())
+    return "\n".join(lines)

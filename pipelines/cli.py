@@ -1,10 +1,11 @@
-"""The command line: parse, call one stage, print its outcome, write its record, exit 0 or 1.
+"""The command line: parse, call one stage, print its outcome, write its record, exit 0, 1 or 2.
 
 Progress goes to stderr through logging; stdout carries only results (tables, `key=value` lines),
 so `python -m pipelines train ... >> "$GITHUB_OUTPUT"` works in a workflow.
 
-Each stage module declares its own command (`STAGE = commands.Stage(...)`, next to its code); this module
-only collects them, so adding a stage is adding a module.
+Each stage module declares its own command (`STAGE = commands.Stage(...)`, next to its code). Exit codes:
+0 the stage passed, 1 it ran and failed (a gate verdict, a failed update), 2 it was asked for something it
+cannot do (a bad flag, an unknown recipe, stack, path or version): one line on stderr says what and how to fix it.
 """
 
 from __future__ import annotations
@@ -12,59 +13,86 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pipelines
-from pipelines.commands import Stage
-from pipelines.errors import StageError
-from pipelines.settings import get_settings
+from model.cliargs import USAGE_ERROR, OneLineParser
+
+if TYPE_CHECKING:
+    from pipelines.commands import Stage
 
 log = logging.getLogger("pipelines")
 
+# Every stage by name (its module is pipelines.<name>) with the line `--help` shows. `python -m pipelines --help`
+# reads only this table, so it answers without importing scikit-learn, Pulumi and httpx (about 4 s); a stage's
+# module is imported when that stage is asked for. tests/pipelines/test_cli.py checks it against each STAGE.
+STAGES: dict[str, str] = {
+    "deploy": "deploy an artifact to a stack",
+    "destroy": "destroy and remove an ephemeral stack (pr-<n>)",
+    "gate": "compare a candidate artifact with a baseline or a stack's model",
+    "history": "show a stack's updates",
+    "loadcheck": "run the Locust SLO check against a service",
+    "promote": "deploy the verified digest+artifact of one stack to another",
+    "release": "train, gate, deploy, smoke, load-check; roll back on failure",
+    "rollback": "return a stack to an earlier good update",
+    "smoke": "smoke-test a running service",
+    "train": "train a recipe into a versioned artifact",
+}
+
+
+def load_stage(name: str) -> Stage:
+    """The `STAGE` that pipelines.<name> declares (imports the stage's module and what it needs)."""
+    stage: Stage = importlib.import_module(f"pipelines.{name}").STAGE
+    return stage
+
 
 def stages() -> list[Stage]:
-    """Every `STAGE` a module of this package declares, by name: adding a stage is adding a module."""
-    found = []
-    for module in pkgutil.iter_modules(pipelines.__path__):
-        if module.name.startswith("_") or module.ispkg:  # __main__ would run the CLI on import
-            continue
-        stage = getattr(importlib.import_module(f"pipelines.{module.name}"), "STAGE", None)
-        if isinstance(stage, Stage):
-            found.append(stage)
-    return sorted(found, key=lambda s: s.name)
+    """Every stage, by name (imports every stage module)."""
+    return [load_stage(name) for name in sorted(STAGES)]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipelines", description=__doc__)
-    common = argparse.ArgumentParser(add_help=False)
+def build_parser(only: Iterable[str] | None = None) -> argparse.ArgumentParser:
+    """The whole CLI; with `only`, the arguments of just those stages (the others are listed by name)."""
+    parser = OneLineParser(prog="python -m pipelines", description=__doc__)
+    common = OneLineParser(add_help=False)
     common.add_argument("--record", type=Path, help="write a JSON record of this run to PATH")
     common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for stage in stages():
-        sub = subparsers.add_parser(stage.name, parents=[common], help=stage.help, description=stage.help)
-        stage.add_arguments(sub)
-        sub.set_defaults(handler=stage.run)
+    wanted = set(STAGES if only is None else only)
+    for name, text in sorted(STAGES.items()):
+        sub = subparsers.add_parser(name, parents=[common], help=text, description=text)
+        if name in wanted:
+            stage = load_stage(name)
+            stage.add_arguments(sub)
+            sub.set_defaults(handler=stage.run)
     return parser
 
 
 def stage_names() -> list[str]:
     """Every stage the CLI offers (the workflow tests check that workflows only call these)."""
-    return [stage.name for stage in stages()]
+    return sorted(STAGES)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the stage named first is imported: `--help` and a typo cost no scikit-learn.
+    args = build_parser(only=argv[:1]).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the stage's log
+    from pipelines.errors import ConfigError, StageError
+    from pipelines.settings import get_settings
+
     try:
         passed: bool = args.handler(args, get_settings())
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
     except StageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

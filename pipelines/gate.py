@@ -218,8 +218,14 @@ def gate_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--serving-sklearn", help="scikit-learn of the serving image (default: pyproject pin)")
 
 
+def _floor(metric: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"--floor {metric}={value!r}: a floor is a number, e.g. --floor {metric}=0.9")
+    return float(value)
+
+
 def policy_from_args(args: argparse.Namespace, settings: PipelineSettings) -> GatePolicy:
-    floors = {k: float(v) for k, v in commands.pairs(args.floor, "--floor").items()} or None
+    floors = {k: _floor(k, v) for k, v in commands.pairs(args.floor, "--floor").items()} or None
     return GatePolicy.from_settings(
         settings,
         tolerance=args.tolerance,
@@ -236,6 +242,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     gate_options(parser)
 
 
+def _no_baseline(stack: str, target: str) -> str:
+    local = "; `make up` serves outside the stacks" if target == "local" else ""
+    return f"none: stack {stack} (--target {target}) has no release yet{local}"
+
+
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     if args.baseline and args.stack:
         raise ConfigError("give --baseline or --stack, not both")
@@ -244,7 +255,7 @@ def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     if args.stack:
         target = get_target(args.target, settings)
         found = stack_baseline(target, args.stack, settings.http_timeout_s, commands.api_key(settings))
-        baseline, source = (found.manifest, found.source) if found else (None, f"none: {args.stack} is empty")
+        baseline, source = (found.manifest, found.source) if found else (None, _no_baseline(args.stack, args.target))
     result = gate(args.candidate, baseline, policy_from_args(args, settings), source)
     commands.out(result.table())
     return commands.finish(args, "gate", result, result.passed)

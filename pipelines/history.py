@@ -58,6 +58,13 @@ def to_rows(updates: list[Update]) -> list[HistoryRow]:
     ]
 
 
+def clip(text: str, width: int) -> str:
+    """TEXT cut after about WIDTH characters, at a space, with "…": a word that starts inside WIDTH (a version
+    id, a sha) is always shown whole."""
+    cut = text.find(" ", width)
+    return text if len(text) <= width or cut < 0 else text[:cut] + " …"
+
+
 def render_history(rows: list[HistoryRow], message_width: int = 60) -> str:
     """Newest first; `*` marks the update whose config the stack runs now."""
     if not rows:
@@ -72,7 +79,7 @@ def render_history(rows: list[HistoryRow], message_width: int = 60) -> str:
             short_digest(r.image_ref),
             r.smoke or "-",
             r.loadcheck or "-",
-            r.message.splitlines()[0][:message_width] if r.message else "",
+            clip(r.message.splitlines()[0], message_width) if r.message else "",
         ]
         for r in rows
     ]

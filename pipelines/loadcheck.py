@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import commands
-from pipelines.errors import StageError
+from pipelines.errors import ConfigError
 from pipelines.settings import PipelineSettings
 from pipelines.targets.base import LOADCHECK
 
@@ -22,7 +22,7 @@ def check_profile(profile: str) -> None:
     try:
         load_profile(profile)
     except ProfileError as exc:
-        raise StageError(str(exc)) from exc
+        raise ConfigError(str(exc)) from exc
 
 
 @dataclass(frozen=True)

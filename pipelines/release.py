@@ -7,6 +7,7 @@ deploy, smoke test or load check rolls the stack back to its previous good updat
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from pipelines import commands
 from pipelines.baseline import stack_baseline
 from pipelines.deploy import DeployResult, deploy
 from pipelines.errors import ConfigError, UpdateFailedError
-from pipelines.gate import GatePolicy, GateResult, gate, gate_options, policy_from_args
+from pipelines.gate import GatePolicy, GateResult, gate, gate_options, policy_from_args, read_manifest
 from pipelines.rollback import RollbackResult, roll_back_after_failure, verify_or_roll_back
 from pipelines.settings import PipelineSettings
 from pipelines.targets import get_target
@@ -89,6 +90,8 @@ def release(
             raise ConfigError("release needs --artifact or a recipe to train")
         trained = train(train_spec.recipe, train_spec.out_dir, train_spec.seed, train_spec.overrides)
         artifact = trained.path
+    else:
+        read_manifest(artifact)  # a wrong path is a one-line error before anything reads the stack
     base = stack_baseline(target, stack)
     gated = gate(
         artifact,
@@ -168,6 +171,14 @@ def _print(result: ReleaseResult) -> None:
     commands.out(f"release of {result.model_version} to {result.stack}: {verdict}{reason}")
 
 
+def describe_release(stack: str, artifact: Path | None, spec: TrainSpec) -> str:
+    """The update's message: what was released, so two releases with other parameters read differently."""
+    if artifact is not None:
+        return f"release {Path(artifact).name} to {stack}"
+    params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted((spec.overrides or {}).items())) or "defaults"
+    return f"release {spec.recipe} ({params}, seed {spec.seed}) to {stack}"
+
+
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     spec = TrainSpec(
         args.recipe, args.out or settings.artifacts_dir, args.seed, commands.pairs(args.overrides, "--set")
@@ -175,7 +186,7 @@ def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     result = release(
         get_target(args.target, settings),
         args.stack,
-        message=commands.message(args, f"release to {args.stack}"),
+        message=commands.message(args, describe_release(args.stack, args.artifact, spec)),
         policy=policy_from_args(args, settings),
         verify_options=options_from_args(args, settings, args.stack),
         artifact=args.artifact,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pipelines import commands
 from pipelines.deploy import DeployResult, apply_config
-from pipelines.errors import NothingToRollBackError
+from pipelines.errors import ConfigError, NothingToRollBackError, UnknownVersionError
 from pipelines.settings import PipelineSettings
 from pipelines.smoke import SmokeResult
 from pipelines.targets import get_target
@@ -87,13 +87,14 @@ def select_rollback_target(history: list[Update], to_version: str | None = None,
         match = next((u for u in candidates if u.model_version == to_version), None)
         if match is None:
             known = ", ".join(sorted({str(u.model_version) for u in candidates})) or "none"
-            raise NothingToRollBackError(
+            ran = any(u.model_version == to_version for u in history)
+            raise (NothingToRollBackError if ran else UnknownVersionError)(
                 f"nothing to roll back to: no successful, verified update of {to_version} before update "
                 f"#{current.number}. Versions available: {known}"
             )
         return match
     if steps < 1:
-        raise NothingToRollBackError(f"--steps must be at least 1, got {steps}")
+        raise ConfigError(f"--steps must be at least 1, got {steps}")
     if len(candidates) < steps:
         raise NothingToRollBackError(
             f"nothing to roll back to: the stack has {len(candidates)} earlier good deployment(s) other than "

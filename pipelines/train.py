@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.recipes import RECIPES, RecipeError, describe_recipes
 from model.train import train as train_model
 from pipelines import commands
+from pipelines.errors import ConfigError
 from pipelines.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,10 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
     Returns:
         TrainStageResult with the artifact's path, version and held-out metrics.
     """
-    result = train_model(recipe, Path(out_dir), seed=seed, overrides=dict(overrides or {}))
+    try:
+        result = train_model(recipe, Path(out_dir), seed=seed, overrides=dict(overrides or {}))
+    except RecipeError as exc:
+        raise ConfigError(str(exc)) from None
     manifest = result.manifest
     log.info("trained %s -> %s%s", recipe, result.path, " (reused)" if result.reused else "")
     return TrainStageResult(
@@ -58,7 +63,14 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
 
 def train_options(parser: argparse.ArgumentParser, required: bool) -> None:
     """What to train; release shares these (its recipe is optional: it may get an --artifact instead)."""
-    parser.add_argument("--recipe", required=required, default=None if required else "house-price")
+    parser.epilog = describe_recipes()
+    parser.add_argument(
+        "--recipe",
+        required=required,
+        default=None if required else "house-price",
+        choices=sorted(RECIPES),
+        help="what to train" + ("" if required else " (default: house-price)"),
+    )
     parser.add_argument("--out", type=Path, help="artifact folder (default: artifacts/)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(

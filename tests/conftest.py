@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.embedded_pg import EmbeddedPostgres, free_port
 from loadtest.launch import launch
 from loadtest.launch import wait_ready as launch_wait_ready
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_REQUESTS = [  # the tutorial's example requests (seed "house price", subtasks 2.3 and 3.2)

@@ -27,9 +27,9 @@ import orjson
 from fastapi import FastAPI
 
 from loadtest.checks import random_instance
-from loadtest.embedded_pg import EmbeddedPostgres
 from model.artifact import load_model
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service.app import create_app
 from service.settings import Settings
 

@@ -32,10 +32,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadtest.bench.harness import free_port
 from loadtest.bench.loadgen import encode_post, run_load
 from loadtest.checks import random_instance
-from loadtest.embedded_pg import EmbeddedPostgres
 from loadtest.launch import launch
 from model.artifact import load_model
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
 TICK_S = 0.005
 STALL_S = 0.010  # a tick this late means the loop was busy (or descheduled) for that long

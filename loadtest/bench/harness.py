@@ -23,8 +23,8 @@ from loadtest.bench import tables
 from loadtest.bench.cases import Case, build_cases, service_spec
 from loadtest.bench.loadgen import LoadError, LoadResult, run_load
 from loadtest.bench.servers import RunningServer, ServerError, ServerSpec, start_server, tree_cpu_seconds
-from loadtest.embedded_pg import EmbeddedPostgres
 from model.manifest import Manifest
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[2]

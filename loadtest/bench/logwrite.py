@@ -1,6 +1,6 @@
 """What one group commit of batch rows costs, per way of storing and sending them, against a real Postgres.
 
-`python -m loadtest.bench.logwrite --commits 30` starts the embedded Postgres (loadtest/embedded_pg.py),
+`python -m loadtest.bench.logwrite --commits 30` starts the embedded Postgres (pipelines/devtools/embedded_pg.py),
 applies the service's migrations, and times `--commits` group commits of 32 request rows, each row
 a batch of `--batch` house-price instances, for each variant below. It runs in-process (no HTTP, no
 load) and takes a few seconds. Every variant is durable (autocommit, fsync on) and idempotent by
@@ -25,10 +25,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from loadtest.checks import random_instance
-from loadtest.embedded_pg import EmbeddedPostgres
 from loadtest.stats import percentiles
 from model.artifact import load_model
 from model.train import train
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service import db
 from service.db import LogRecord
 from service.validation import values_in_order

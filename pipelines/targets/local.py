@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import ConfigError, StackBusyError, StageError, UpdateFailedError
+from pipelines.errors import ConfigError, StackBusyError, UnknownStackError, UpdateFailedError
 from pipelines.report import git_head
 from pipelines.settings import REPO_ROOT, PipelineSettings
 from pipelines.targets import local_process as proc
@@ -49,6 +49,14 @@ def local_port(stack: str, overrides: Mapping[str, int]) -> int:
     if stack.startswith("pr-") and stack[3:].isdigit():
         return 8200 + int(stack[3:]) % 500
     return 8700 + zlib.crc32(stack.encode()) % 200
+
+
+def no_release_yet(stack: str, port: int) -> str:
+    """Why a local stack is not there, and how it differs from `make up` (which people confuse with it)."""
+    return (
+        f"local stack {stack} has no deployment yet (it would serve on :{port}); `make up` serves outside the "
+        f"stacks, so its :8000 is not {stack}: deploy one with `python -m pipelines release --stack {stack}`"
+    )
 
 
 def _read_json(path: Path, default: Any) -> Any:
@@ -160,7 +168,7 @@ class LocalStack:
         return {"replace": 1} if was_running else {"create": 1}
 
     def _postgres(self) -> Any:
-        from loadtest.embedded_pg import EmbeddedPostgres  # pgserver: a dev dependency
+        from pipelines.devtools.embedded_pg import EmbeddedPostgres  # pgserver: a dev dependency
 
         return EmbeddedPostgres(self.root / "pg")
 
@@ -228,6 +236,6 @@ class LocalTarget:
             raise ConfigError(f"invalid stack name {stack!r}")
         root = self.stacks_dir / stack
         if not create and not root.exists():
-            raise StageError(f"local stack {stack} has no deployment yet ({root} does not exist); deploy first")
+            raise UnknownStackError(no_release_yet(stack, local_port(stack, self.settings.local_ports)))
         root.mkdir(parents=True, exist_ok=True)
         return LocalStack(stack, root, local_port(stack, self.settings.local_ports), self.settings)

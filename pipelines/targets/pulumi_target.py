@@ -18,7 +18,7 @@ from pulumi import automation as auto
 from pulumi.automation import errors as auto_errors
 
 from infra import contract
-from pipelines.errors import StackBusyError, StageError, UpdateFailedError
+from pipelines.errors import StackBusyError, StageError, UnknownStackError, UpdateFailedError
 from pipelines.targets.base import OnOutput, Update, UpOutcome
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class PulumiTarget:
         try:
             return PulumiStack(select(stack_name=name, work_dir=str(self.work_dir)), self.policy_packs)
         except auto_errors.StackNotFoundError as exc:
-            raise StageError(
+            raise UnknownStackError(
                 f"Pulumi stack {name} does not exist in {self.work_dir}; create it with "
                 f"`pulumi stack init {name}` (PR stacks are created by `deploy`)."
             ) from exc

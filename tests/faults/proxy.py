@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 
-from loadtest.embedded_pg import free_port
+from pipelines.devtools.embedded_pg import free_port
 
 
 class DelayProxy:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service.spool import Spool
 from tests.conftest import LiveService, start_service
 from tests.faults.proxy import DelayProxy

@@ -9,7 +9,7 @@ import pytest
 
 from loadtest.bench.harness import BenchSettings, run_bench
 from loadtest.bench.report import write_reports
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from loadtest.bench.harness import BenchSettings, run_bench
 from loadtest.bench.loadgen import LoadError, LoadResult
 from loadtest.bench.report import write_reports
 from loadtest.bench.wrk import describe_loadgen, run_wrk
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
 CONNECTIONS = 4
 # Quotes, a backslash, a newline escape and UTF-8: the Lua literals must carry every byte unchanged.

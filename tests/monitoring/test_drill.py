@@ -1,6 +1,6 @@
 """The live alert drill: a real Prometheus scrapes a real service under load while Postgres is stopped.
 
-The rules are the stacks' own (infra.components.alerts via infra.monitor) with drill-sized thresholds:
+The rules are the stacks' own (infra.components.alerts via pipelines.devtools.monitor) with drill-sized thresholds:
 oldest unflushed > 3 s for 5 s, scraped every 2 s and evaluated every second. The drill reads /api/v1/alerts and
 records when ModelshipPredictionLogBacklog goes pending, fires, and resolves once Postgres is back; then it
 checks that every acknowledged prediction is in Postgres. `make monitoring` (marker `monitoring`).
@@ -18,8 +18,8 @@ import httpx
 import psycopg
 import pytest
 
-from infra.monitor import local_rule_settings, prometheus_command, write_config
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.monitor import local_rule_settings, prometheus_command, write_config
 from tests.conftest import LiveService, free_port, start_service, wait_ready
 from tests.loaddriver import drained, drive_in_thread, logged_counts, wait_until
 

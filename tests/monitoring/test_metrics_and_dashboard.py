@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from infra.components.alerts import LATENCY, le_label
 from infra.components.dashboard import KUBE_STATE_METRICS
-from infra.monitor import local_rule_settings
+from pipelines.devtools.monitor import local_rule_settings
 from tests.conftest import LiveService, start_service, wait_ready
 from tests.infra.support import run_stack
 from tests.loaddriver import BODY

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import pipelines
-from pipelines.cli import build_parser, main, stage_names, stages
+from pipelines.cli import STAGES, build_parser, main, stage_names, stages
 from pipelines.commands import default_message
 
 
@@ -34,7 +34,9 @@ def test_every_stage_module_registers_its_subcommand() -> None:
     assert stage_names() == sorted(documented.values())
     for module, name in documented.items():
         stage = importlib.import_module(f"pipelines.{module}").STAGE
-        assert stage.name == name
+        assert stage.name == name == module  # cli.load_stage finds a stage's module by its name
+    # `--help` lists stages from cli.STAGES without importing them: it must say what each module declares.
+    assert STAGES == {s.name: s.help for s in stages()}
     choices = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     assert {name: choices[name].get_default("handler") for name in choices} == {s.name: s.run for s in stages()}
 
@@ -71,7 +73,7 @@ def test_gate_exit_code_follows_the_verdict(
 
 
 def test_errors_are_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["gate", "--candidate", str(tmp_path / "nope")]) == 1
+    assert main(["gate", "--candidate", str(tmp_path / "nope")]) == 2  # a bad request: fix the command
     assert "error: manifest:" in capsys.readouterr().err
 
 
@@ -82,7 +84,7 @@ def test_a_tampered_artifact_is_not_deployed(
     shutil.copytree(v1_artifact, tampered)
     with (tampered / "model.joblib").open("ab") as f:
         f.write(b"\0")
-    assert main(["deploy", "--stack", "dev", "--artifact", str(tampered)]) == 1
+    assert main(["deploy", "--stack", "dev", "--artifact", str(tampered)]) == 2
     assert "refusing to deploy" in capsys.readouterr().err
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtest.embedded_pg import free_port
 from pipelines.baseline import stack_baseline
+from pipelines.devtools.embedded_pg import free_port
 from pipelines.gate import GatePolicy, gate
 from pipelines.release import ReleaseResult, release
 from pipelines.settings import PipelineSettings
@@ -38,7 +38,7 @@ STACK = "e2e"
 @pytest.fixture(scope="module")
 def settings() -> Iterator[PipelineSettings]:
     # Not under pytest's basetemp: every pytest session resets /tmp/pytest-of-<user> to 0700, which
-    # locks the unprivileged Postgres user (see loadtest.embedded_pg) out of a data folder below it.
+    # locks the unprivileged Postgres user (see pipelines.devtools.embedded_pg) out of a data folder below it.
     base = Path(tempfile.mkdtemp(prefix="modelship-pipeline-e2e-"))
     yield PipelineSettings(
         state_dir=base / "state",

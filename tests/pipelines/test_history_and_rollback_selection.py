@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from pipelines.errors import NothingToRollBackError
-from pipelines.history import render_history, to_rows
+from pipelines.errors import ConfigError, NothingToRollBackError, UnknownVersionError
+from pipelines.history import clip, render_history, to_rows
+from pipelines.release import TrainSpec, describe_release
 from pipelines.rollback import select_rollback_target
 from pipelines.targets.base import Update, update_from_json, update_to_json
 from pipelines.targets.pulumi_target import PulumiStack
@@ -91,7 +94,9 @@ def test_to_version(dev_history: list[Update]) -> None:
     with pytest.raises(NothingToRollBackError, match="already deployed"):
         select_rollback_target(dev_history, to_version="house-price-0d4c1e9a7b22")
     with pytest.raises(NothingToRollBackError, match="Versions available: house-price-1a2b"):
-        select_rollback_target(dev_history, to_version="house-price-bad0bad0bad0")
+        select_rollback_target(dev_history, to_version="house-price-bad0bad0bad0")  # it ran, and failed
+    with pytest.raises(UnknownVersionError, match="Versions available: house-price-1a2b"):  # a typo: exit 2
+        select_rollback_target(dev_history, to_version="house-price-nevernever00")
 
 
 def test_when_the_newest_update_failed_the_last_good_one_is_restored(dev_history: list[Update]) -> None:
@@ -116,3 +121,19 @@ def test_local_history_json_round_trips(dev_history: list[Update]) -> None:
     for update in dev_history:
         again = update_from_json(update_to_json(update), update.annotations)
         assert again == update
+
+
+def test_an_unknown_version_is_bad_input_and_a_long_message_keeps_its_words() -> None:
+    assert issubclass(UnknownVersionError, ConfigError) and issubclass(UnknownVersionError, NothingToRollBackError)
+    message = "rollback of dev to house-price-1a2b3c4d5e6f after a failed smoke test (git 0123456789ab)"
+    assert clip(message, 30) == "rollback of dev to house-price-1a2b3c4d5e6f …"
+    assert clip(message, 200) == message
+
+
+def test_two_releases_with_other_parameters_read_differently(tmp_path: Path) -> None:
+    a = describe_release("dev", None, TrainSpec("house-price", tmp_path, 42, {"alpha": 0.5}))
+    b = describe_release("dev", None, TrainSpec("house-price", tmp_path, 42, {"alpha": 1.0}))
+    c = describe_release("dev", None, TrainSpec("house-price", tmp_path, 7, None))
+    assert a == "release house-price (alpha=0.5, seed 42) to dev"
+    assert len({a, b, c}) == 3 and "defaults, seed 7" in c
+    assert describe_release("dev", tmp_path / "iris-0123", TrainSpec("iris", tmp_path)) == "release iris-0123 to dev"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from tests.conftest import start_service
 from tests.loaddriver import drained, drive, drive_in_thread, logged_counts, metric, wait_until
 

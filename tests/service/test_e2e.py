@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from loadtest.embedded_pg import free_port
+from pipelines.devtools.embedded_pg import free_port
 from service.run import UVICORN
 from tests.conftest import ROOT, SEED_REQUESTS, LiveService, wait_ready
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow

@@ -204,7 +204,7 @@ def _database_url(env: dict[str, str], state: StackState) -> dict[str, str]:
     url = env.get("DATABASE_URL")
     if not url or not _CNPG_RW.match(urlsplit(url).hostname or ""):
         return env
-    from loadtest.embedded_pg import EmbeddedPostgres
+    from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
     try:
         local = EmbeddedPostgres(state.run_dir / "pg").start()
@@ -229,7 +229,7 @@ def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) 
     if old is not None and old.template == pod.template_hash():
         say(f"    deployment unchanged: pod {old.pid} keeps serving on {old.url}")
         return old
-    from loadtest.embedded_pg import free_port
+    from pipelines.devtools.embedded_pg import free_port
 
     port = free_port()
     rev = state.run_dir / f"rev-{port}"
@@ -268,7 +268,7 @@ def tear_down(state: StackState) -> None:
     for pid_file in state.run_dir.glob("*.pid") if state.run_dir.exists() else []:
         _stop(state, int(pid_file.read_text()))
     if (state.run_dir / "pg").exists():
-        from loadtest.embedded_pg import EmbeddedPostgres
+        from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
         EmbeddedPostgres(state.run_dir / "pg").stop()
     shutil.rmtree(state.run_dir, ignore_errors=True)

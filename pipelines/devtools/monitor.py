@@ -1,6 +1,6 @@
 """A real Prometheus (Debian's `prometheus`) scraping a local service with the stacks' own rules: `make monitor`.
 
-    python -m infra.monitor --target 127.0.0.1:8000 --port 9090
+    python -m pipelines.devtools.monitor --target 127.0.0.1:8000 --port 9090
 
 The rules come from the same generator as the PrometheusRule of staging and prod (infra.components.alerts),
 with the thresholds declared in Pulumi.yaml; only the label matchers differ (no namespace locally). The
@@ -23,8 +23,8 @@ from infra.components import alerts
 from infra.components.monitoring import JOB
 from service.settings import Settings
 
-log = logging.getLogger("infra.monitor")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+log = logging.getLogger("pipelines.devtools.monitor")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 RULES_FILE = "modelship-rules.yml"
 
 
@@ -90,7 +90,7 @@ def prometheus_command(config: Path, data_dir: Path, listen: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m infra.monitor", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pipelines.devtools.monitor", description=__doc__.splitlines()[0])
     parser.add_argument("--target", default="127.0.0.1:8000", help="host:port of the service `make up` runs")
     parser.add_argument("--port", type=int, default=9090, help="Prometheus listens on 127.0.0.1:PORT")
     parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "reports" / "monitor")

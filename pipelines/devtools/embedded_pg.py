@@ -6,9 +6,9 @@ listening on 127.0.0.1 only, with its data in a folder that survives restarts. U
 fault drills need. As root it runs the server as the unprivileged `pgserver` user, as PostgreSQL
 refuses to run as root.
 
-It lives in loadtest/, below pipelines/: the bench starts one, and so do the local pipeline target and
-`make up` (pipelines/devtools). pipelines imports loadtest and never the reverse, and the serving image
-copies neither.
+It is a dev tool, so it lives with the others in pipelines/devtools/. The bench (loadtest/bench) starts one
+too: tests/test_layers.py places pipelines.devtools below loadtest for that (this module imports only the
+standard library), and the serving image copies neither.
 """
 
 from __future__ import annotations

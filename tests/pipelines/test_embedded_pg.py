@@ -4,7 +4,7 @@ traversable, even when the virtualenv sits inside a private (0700) folder such a
 import stat
 from pathlib import Path
 
-from loadtest.embedded_pg import EmbeddedPostgres
+from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
 
 def test_the_server_user_can_reach_binaries_inside_a_private_folder(tmp_path: Path) -> None:

@@ -1,0 +1,92 @@
+"""Every CLI answers bad input with one line on stderr that names the fix, and exit code 2: no traceback.
+
+Each case runs the real command in a subprocess, as a newcomer would type it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess  # nosec B404
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ART = "{artifact}"  # the session's iris artifact
+BAD = [
+    # python -m model
+    ("model", "train --recipe nope", "invalid choice: 'nope'"),
+    ("model", "train --set foo=1", "has no parameter 'foo'"),
+    ("model", "train --set alpha=abc", "alpha takes a number"),
+    ("model", "train --set alpha", "--set expects KEY=VALUE"),
+    ("model", "evaluate /nope", "/nope/manifest.json does not exist"),
+    ("model", "bogus", "invalid choice: 'bogus'"),
+    # python -m pipelines
+    ("pipelines", "", "required: STAGE"),
+    ("pipelines", "trian", "invalid choice: 'trian'"),
+    ("pipelines", "train --recipe nope", "invalid choice: 'nope'"),
+    ("pipelines", "train --recipe house-price --set foo=1", "it takes alpha, n_samples, noise"),
+    ("pipelines", "train --recipe house-price --set alpha=abc", "alpha takes a number"),
+    ("pipelines", "train --recipe iris --set max_depth=0", "max_depth must be at least 1"),
+    ("pipelines", "train --recipe iris --seed x", "invalid int value: 'x'"),
+    ("pipelines", "gate --candidate /nope", "/nope/manifest.json does not exist"),
+    ("pipelines", f"gate --candidate {ART} --floor r2=abc", "a floor is a number"),
+    ("pipelines", f"gate --candidate {ART} --baseline {ART} --stack dev", "not both"),
+    ("pipelines", "deploy --stack dev --artifact /nope", "refusing to deploy /nope"),
+    ("pipelines", f"deploy --stack a/b --artifact {ART}", "invalid stack name"),
+    ("pipelines", f"deploy --stack dev --artifact {ART} --target nope", "invalid choice: 'nope'"),
+    ("pipelines", "history --stack nope", "`make up` serves outside the stacks"),
+    ("pipelines", "history --stack dev --limit x", "invalid int value"),
+    ("pipelines", "rollback --stack nope", "has no deployment yet"),
+    ("pipelines", "promote --from nope --to staging", "has no deployment yet"),
+    ("pipelines", "smoke", "give --url, or --stack"),
+    ("pipelines", "smoke --stack nope", "has no deployment yet"),
+    ("pipelines", "loadcheck --url http://127.0.0.1:9 --profile nope", "unknown profile 'nope'"),
+    ("pipelines", "destroy --stack prod --target pulumi", "only ephemeral stacks"),
+    ("pipelines", "release --stack dev --artifact /nope", "/nope/manifest.json does not exist"),
+    ("pipelines", "release --stack dev --set foo=1", "has no parameter 'foo'"),
+    # the dev tools and the manifests
+    ("pipelines.devtools", "up --recipe nope", "unknown recipe 'nope'"),
+    ("pipelines.devtools", "up --model /nope", "/nope/manifest.json does not exist"),
+    ("infra.render", "--stack nope --out /tmp/x", "stacks here: dev, prod, staging"),
+]
+
+
+@pytest.mark.parametrize(("cli", "args", "says"), BAD, ids=[f"{c} {a}" for c, a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2(cli: str, args: str, says: str, iris_artifact: Path, tmp_path: Path) -> None:
+    env = dict(
+        os.environ,
+        MODELSHIP_PIPELINE_STATE_DIR=str(tmp_path / "state"),  # no local stack exists
+        MODELSHIP_PIPELINE_ARTIFACTS_DIR=str(tmp_path / "artifacts"),
+        MODELSHIP_DATA_DIR=str(tmp_path / "data"),
+    )
+    argv = [a.replace(ART, str(iris_artifact)) for a in args.split()]
+    done = subprocess.run(
+        [sys.executable, "-m", cli, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    lines = done.stderr.splitlines()
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert says in lines[0]
+
+
+def test_help_imports_no_stage_and_lists_the_recipes_parameters() -> None:
+    heavy = ("sklearn", "pulumi", "psycopg", "httpx", "pydantic_settings", "pipelines.train")
+    probe = (
+        "import sys, contextlib, io\n"
+        "from pipelines.cli import main\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help'])\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m in {heavy!r}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout
+    train_help = subprocess.run(
+        [sys.executable, "-m", "pipelines", "train", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    for line in ("house-price (regression):", "alpha=0.0", "iris (classification):", "max_depth=null"):
+        assert line in train_help

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.embedded_pg import free_port
+from pipelines.devtools.embedded_pg import free_port
 from loadtest.launch import NotReadyError, launch
 
 SERVER = """

@@ -11,7 +11,7 @@ import pytest
 from loadtest.bench.cases import Workload
 from loadtest.bench.peer_cases import _kserve, answer_problem, check_answers, protocol_workloads, v1_body
 from loadtest.bench.servers import start_server
-from loadtest.embedded_pg import free_port
+from pipelines.devtools.embedded_pg import free_port
 from model.artifact import load_model
 from tests.conftest import ROOT
 

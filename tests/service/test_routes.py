@@ -56,7 +56,8 @@ def test_predictions_are_newest_first_and_paginate(client: TestClient) -> None:
     older = client.get("/predictions", params={"limit": 2, "before": page["next_before"]}).json()
     assert [r["request_id"] for r in older["predictions"]] == ids[::-1][3:5]
     row = page["predictions"][0]
-    assert set(row) == {"id", "request_id", "model_version", "inputs", "outputs", "latency_ms", "created_at"}
+    assert set(row) == {"id", "request_id", "model_version", "source", "inputs", "outputs", "latency_ms", "created_at"}
+    assert row["source"] == "live"
 
 
 def test_client_request_id_is_an_idempotency_key(client: TestClient) -> None:

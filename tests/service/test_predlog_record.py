@@ -85,9 +85,11 @@ def test_batches_of_every_protocol_are_turned_back_into_objects() -> None:
 
 
 def test_the_spool_frame_stays_the_positional_list_earlier_releases_wrote() -> None:
-    record = LogRecord("r1", "v", '{"size": 1}', '{"prediction": 2.0}', 1.5, 1_700_000_000.25)
-    assert record.as_row() == ["r1", "v", '{"size": 1}', '{"prediction": 2.0}', 1.5, 1_700_000_000.25]
+    record = LogRecord("r1", "v", '{"size": 1}', '{"prediction": 2.0}', 1.5, 1_700_000_000.25, "smoke")
+    assert record.as_row() == ["r1", "v", '{"size": 1}', '{"prediction": 2.0}', 1.5, 1_700_000_000.25, "smoke"]
     assert LogRecord.from_row(record.as_row()) == record
+    earlier = ["r1", "v", '{"size": 1}', '{"prediction": 2.0}', 1.5, 1_700_000_000.25]  # before sources were kept
+    assert LogRecord.from_row(earlier).source == "live"
 
 
 def test_each_group_commit_is_observed_on_metrics(client: TestClient) -> None:

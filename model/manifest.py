@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-SCHEMA_VERSION = 1
+from model.drift import DriftReference
+
+SCHEMA_VERSION = 2  # 2 adds `drift`, the training data's reference; version 1 still loads, without it
+READABLE_VERSIONS = frozenset({1, 2})
 
 # The seed tutorial's example values: OpenAPI examples and smoke requests show a real house or
 # flower rather than a midpoint. Other features get the middle of their training range.
@@ -102,15 +105,17 @@ class Manifest(_Part):
     artifact: ArtifactFile
     git_commit: str | None
     created_at: str
+    drift: DriftReference | None = None  # None in a manifest written before references: drift is then off
 
     @classmethod
     def from_dict(cls, raw: Any, source: str = "the manifest") -> Manifest:
         """Validate a parsed manifest (a file's JSON, or a service's GET /model body)."""
         if not isinstance(raw, dict):
             raise ManifestError(f"{source} is not a JSON object")
-        if raw.get("schema_version") != SCHEMA_VERSION:
+        if raw.get("schema_version") not in READABLE_VERSIONS:
             raise ManifestError(
-                f"{source} has schema_version {raw.get('schema_version')!r}, this code reads {SCHEMA_VERSION}"
+                f"{source} has schema_version {raw.get('schema_version')!r}, this code reads "
+                f"{', '.join(map(str, sorted(READABLE_VERSIONS)))}"
             )
         try:
             return cls.model_validate(raw)
@@ -127,8 +132,11 @@ class Manifest(_Part):
         return cls.from_dict(raw, str(path))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of manifest.json, key for key."""
-        return self.model_dump(mode="json")
+        """The JSON object of manifest.json, key for key (an earlier manifest gains no `drift: null`)."""
+        raw = self.model_dump(mode="json")
+        if raw.get("drift") is None:
+            raw.pop("drift", None)
+        return raw
 
     @property
     def feature_names(self) -> list[str]:

@@ -47,7 +47,7 @@ def test_typed_parts(house_artifact: Path, iris_artifact: Path) -> None:
         (lambda m: m["features"][0].pop("max"), "features.0.max: Field required"),
         (lambda m: m["features"][1].update(min="low"), "features.1.min: Input should be a valid number"),
         (lambda m: m["artifact"].update(sha256=None), "artifact.sha256: Input should be a valid string"),
-        (lambda m: m.update(schema_version=2), "has schema_version 2, this code reads 1"),
+        (lambda m: m.update(schema_version=3), "has schema_version 3, this code reads 1, 2"),
     ],
 )
 def test_a_malformed_manifest_names_the_field(house_artifact: Path, change: Any, expected: str) -> None:

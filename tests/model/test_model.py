@@ -117,4 +117,6 @@ def test_cli_train_and_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert Path(summary["path"]).is_dir() and summary["version"].startswith("iris-")
     assert model_cli(["evaluate", summary["path"]]) == 0
     assert json.loads(capsys.readouterr().out) == summary["metrics"]
-    assert model_cli(["train", "--recipe", "iris", "--out", str(tmp_path), "--set", "nope=1"]) == 2
+    with pytest.raises(SystemExit) as refused:  # one line on stderr and exit 2 (tests/pipelines/test_cli_bad_input.py)
+        model_cli(["train", "--recipe", "iris", "--out", str(tmp_path), "--set", "nope=1"])
+    assert refused.value.code == 2

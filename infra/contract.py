@@ -20,6 +20,22 @@ API_KEYS = "auth.apiKeys"  # secret; the deploy job sets it from the environment
 AUTH_REQUIRED = "auth.required"
 PROTECT = "protect"  # "true": infra Pulumi-protects the Namespace and the Postgres Cluster; destroy checks it
 
+# A canary is declared state, like the stable version: a stack whose `canary.weight` is above 0 runs one, so a
+# driver that dies leaves a canary the next `canary`, `promote`, `rollback` or `status` finds in the config.
+CANARY_MODEL_VERSION = "canary.modelVersion"
+CANARY_ARTIFACT_DIR = "canary.artifactDir"
+CANARY_IMAGE_DIGEST_REF = "canary.image.digestRef"
+CANARY_WEIGHT = "canary.weight"  # percent of traffic, 0-100; 0 (the default) means no canary
+CANARY_REPLICAS = "canary.replicas"
+CANARY_ROUTER = "canary.router"  # "pods" (the default: the split follows ready pods) or "gateway-api"
+CANARY_KEYS = (CANARY_MODEL_VERSION, CANARY_ARTIFACT_DIR, CANARY_IMAGE_DIGEST_REF, CANARY_WEIGHT)
+# A shadow (challenger) scores a sampled copy of live traffic; its answers never reach a client.
+SHADOW_MODEL_VERSION = "shadow.modelVersion"
+SHADOW_ARTIFACT_DIR = "shadow.artifactDir"
+SHADOW_IMAGE_DIGEST_REF = "shadow.image.digestRef"
+SHADOW_SAMPLE = "shadow.sample"  # fraction of live requests copied, 0-1; 0 (the default) means no shadow
+SHADOW_KEYS = (SHADOW_MODEL_VERSION, SHADOW_ARTIFACT_DIR, SHADOW_IMAGE_DIGEST_REF, SHADOW_SAMPLE)
+
 # --- stack outputs the pipelines read (infra/__main__.py exports them) -------------------------------
 OUTPUT_URL = "serviceUrl"
 OUTPUT_MODEL_VERSION = "modelVersion"

@@ -54,7 +54,7 @@ FROM ${PYTHON_IMAGE} AS app
 # baking the whole build context.
 ARG MODEL_DIR=MODEL_DIR-build-arg-is-required
 # Only the artifact contract of model/ serves (tests/service/test_run.py derives this list from service's imports).
-COPY model/__init__.py model/artifact.py model/manifest.py /out/opt/modelship/model/
+COPY model/__init__.py model/artifact.py model/manifest.py model/drift.py /out/opt/modelship/model/
 COPY service/ /out/opt/modelship/service/
 COPY ${MODEL_DIR}/ /out/app/model/
 RUN chown -R 0:0 /out && chmod -R u=rwX,go=rX /out

@@ -126,7 +126,8 @@ async def predictions(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size")] = 50,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="Only ids below this")] = None,
     source: Annotated[
-        str | None, Query(pattern=SOURCE.pattern, description="Only this source: live, smoke, loadcheck, bench, shadow")
+        str | None,
+        Query(pattern=f"^{SOURCE.pattern}$", description="Only this source: live, smoke, loadcheck, bench, shadow"),
     ] = None,
 ) -> Response:
     """Logged predictions, newest first; follow `next_before` for older pages."""

@@ -45,6 +45,7 @@ async def drive(
     timeout: float = 30.0,
     prefix: str = "",
     rate: float | None = None,
+    headers: dict[str, str] | None = None,
 ) -> LoadResult:
     """Send `total` requests from `concurrency` workers; `rate` paces them (requests per second)."""
     result = LoadResult()
@@ -62,7 +63,7 @@ async def drive(
                 result.sent += 1
                 try:
                     response = await client.post(
-                        "/predict", json=body(i) if body else BODY, headers={"x-request-id": rid}
+                        "/predict", json=body(i) if body else BODY, headers={**(headers or {}), "x-request-id": rid}
                     )
                 except httpx.HTTPError as exc:
                     result.errors[type(exc).__name__] += 1

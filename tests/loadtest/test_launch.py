@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.devtools.embedded_pg import free_port
 from loadtest.launch import NotReadyError, launch
+from pipelines.devtools.embedded_pg import free_port
 
 SERVER = """
 import sys

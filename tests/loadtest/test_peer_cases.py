@@ -11,8 +11,8 @@ import pytest
 from loadtest.bench.cases import Workload
 from loadtest.bench.peer_cases import _kserve, answer_problem, check_answers, protocol_workloads, v1_body
 from loadtest.bench.servers import start_server
-from pipelines.devtools.embedded_pg import free_port
 from model.artifact import load_model
+from pipelines.devtools.embedded_pg import free_port
 from tests.conftest import ROOT
 
 

@@ -126,3 +126,30 @@ def test_a_tampered_artifact_stops_start_up_with_a_clear_message(
     )
     assert result.returncode != 0
     assert "refusing to load the model" in result.stderr and "sha256" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("damage", ["missing folder", "model file is a directory", "not allowed"])
+def test_an_artifact_that_cannot_be_loaded_stops_start_up_with_one_line(
+    damage: str, house_artifact: Path, pg_url: str, tmp_path: Path
+) -> None:
+    """Tampered, not allowed, unreadable or missing: one line naming the cause, never a traceback.
+
+    (An unreadable file cannot be made here: the tests run as root, who reads mode 0600 anyway. A directory
+    where the model file should be raises the same family of error, OSError, from the same open.)"""
+    import shutil
+
+    bad = tmp_path / house_artifact.name
+    env = dict(os.environ, DATABASE_URL=pg_url, MODELSHIP_MODEL_DIR=str(bad))
+    if damage != "missing folder":
+        shutil.copytree(house_artifact, bad)
+    if damage == "model file is a directory":
+        (bad / "model.joblib").unlink()
+        (bad / "model.joblib").mkdir()
+    if damage == "not allowed":
+        env["MODELSHIP_ALLOWED_ARTIFACT_SHA256"] = "0" * 64
+    result = subprocess.run([sys.executable, "-m", *UVICORN, "--port", str(free_port())], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode != 0
+    ours = [line for line in result.stderr.splitlines() if "refusing to load the model" in line]
+    assert len(ours) == 1 and "Traceback" not in result.stderr, result.stderr

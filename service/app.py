@@ -194,8 +194,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         headers = dict(exc.headers or {})
         message = str(exc.detail)
-        if exc.status_code == 405 and headers.get("allow"):
-            message = f"{request.method} is not allowed on {request.url.path}; use {headers['allow']}"
+        allowed = next((v for k, v in headers.items() if k.lower() == "allow"), None)
+        if exc.status_code == 405 and allowed:
+            message = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
         return _error_response(exc.status_code, {"error": code, "message": message, "details": []}, headers)
 
     @app.exception_handler(Exception)

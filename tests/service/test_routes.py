@@ -277,3 +277,22 @@ def test_every_repeated_key_is_found(body: bytes) -> None:
 @pytest.mark.parametrize("body", [b'{"note": "a:b", "size": 1}', b'{"note": "\\u003a", "size": 1}', b"[1, 2]"])
 def test_colons_inside_strings_are_not_repeated_keys(body: bytes) -> None:
     assert parse(body)
+
+
+def test_a_wrong_method_names_the_allowed_one(client: TestClient) -> None:
+    response = client.get("/predict")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.json()["message"] == "GET is not allowed on /predict; use POST"
+
+
+def test_the_api_docs_load_their_files_from_this_server(client: TestClient) -> None:
+    """/docs and /redoc work offline: every script and stylesheet they name is served here, none from a CDN."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+        assert assets and all(a.startswith("/docs/static/") for a in assets), (page, assets)
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
+    assert client.get("/docs/static/nope.js").status_code == 404

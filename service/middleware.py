@@ -7,9 +7,9 @@ one piece of code whichever way it is served.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -44,7 +44,7 @@ class RequestObserver:
         header = _header(scope, b"x-request-id")
         if header is not None and not REQUEST_ID.match(header):
             return None
-        request_id = header.decode() if header else uuid.uuid4().hex
+        request_id = header.decode() if header else os.urandom(16).hex()  # uuid4().hex's shape, a quarter of its cost
         scope.setdefault("state", {})["request_id"] = request_id
         return request_id
 

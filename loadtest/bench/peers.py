@@ -49,6 +49,10 @@ def ensure_venv(peer: str, root: Path = PEERS_DIR) -> Path:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m loadtest.bench.peers", description="Build the peers' venvs.")
+    parser.add_argument("peers", nargs="*", choices=sorted(REQUIREMENTS), help="default: every peer")
     logging.basicConfig(level=logging.INFO)
-    for name in sys.argv[1:] or list(REQUIREMENTS):
+    for name in parser.parse_args().peers or list(REQUIREMENTS):
         print(ensure_venv(name))

@@ -183,6 +183,8 @@ RECIPES: dict[str, Recipe] = {
         higher_is_better=True,
     ),
 }
+# What the pipelines and the workflows train when no --recipe is given (MODELSHIP_PIPELINE_RECIPE overrides it).
+DEFAULT_RECIPE = "house-price"
 
 
 def get_recipe(name: str) -> Recipe:

@@ -181,7 +181,10 @@ def describe_release(stack: str, artifact: Path | None, spec: TrainSpec) -> str:
 
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     spec = TrainSpec(
-        args.recipe, args.out or settings.artifacts_dir, args.seed, commands.pairs(args.overrides, "--set")
+        args.recipe or settings.recipe,
+        args.out or settings.artifacts_dir,
+        args.seed,
+        commands.pairs(args.overrides, "--set"),
     )
     result = release(
         get_target(args.target, settings),

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.recipes import DEFAULT_RECIPE
 from service.run import SHUTDOWN_GRACE_S
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,10 @@ class PipelineSettings(BaseSettings):
         description="local stacks live in <state_dir>/stacks/<stack>/ (anchored to the repo, not the cwd)",
     )
     artifacts_dir: Path = Field(default=Path("artifacts"), description="where `train` writes artifacts")
+    recipe: str = Field(
+        default=DEFAULT_RECIPE,
+        description="what `train` and `release` train without --recipe (what the workflows ship)",
+    )
     reports_dir: Path = Field(default=Path("reports"), description="loadcheck reports and records")
     local_ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_LOCAL_PORTS))
     ready_timeout_s: float = Field(default=60.0, description="how long a local deploy waits for /ready")

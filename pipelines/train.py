@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.recipes import RECIPES, RecipeError, describe_recipes
+from model.recipes import DEFAULT_RECIPE, RECIPES, RecipeError, describe_recipes
 from model.train import train as train_model
 from pipelines import commands
 from pipelines.errors import ConfigError
@@ -66,10 +66,8 @@ def train_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.epilog = describe_recipes()
     parser.add_argument(
         "--recipe",
-        required=required,
-        default=None if required else "house-price",
         choices=sorted(RECIPES),
-        help="what to train" + ("" if required else " (default: house-price)"),
+        help=f"what to train (default: MODELSHIP_PIPELINE_RECIPE, else {DEFAULT_RECIPE}, what the workflows ship)",
     )
     parser.add_argument("--out", type=Path, help="artifact folder (default: artifacts/)")
     parser.add_argument("--seed", type=int, default=42)
@@ -84,7 +82,8 @@ def train_options(parser: argparse.ArgumentParser, required: bool) -> None:
 
 
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
-    result = train(args.recipe, args.out or settings.artifacts_dir, args.seed, commands.pairs(args.overrides, "--set"))
+    recipe = args.recipe or settings.recipe
+    result = train(recipe, args.out or settings.artifacts_dir, args.seed, commands.pairs(args.overrides, "--set"))
     commands.out(f"path={result.path}\nversion={result.version}")
     return commands.finish(args, "train", result, True)
 

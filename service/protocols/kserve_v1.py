@@ -39,9 +39,7 @@ def match(path: str) -> dict[str, str] | None:
 class KServeV1:
     name = "v1"
 
-    @staticmethod
-    def media_ok(media: str) -> bool:
-        return json_media(media)
+    media_ok = staticmethod(json_media)
 
     @staticmethod
     def decode(serving: Serving, body: bytes, headers: Mapping[str, str], params: Mapping[str, str],

@@ -18,9 +18,7 @@ PREDICT_PATH = "/predict"
 class PredictProtocol:
     name = "predict"
 
-    @staticmethod
-    def media_ok(media: str) -> bool:
-        return json_media(media)
+    media_ok = staticmethod(json_media)
 
     @staticmethod
     def decode(serving: Serving, body: bytes, headers: Mapping[str, str], params: Mapping[str, str],

@@ -63,7 +63,7 @@ def test_an_impossible_slo_fails_the_gate_with_exit_code_1(
         "max_failure_ratio = 0.0\nmin_rps = 1000000\n"
     )
     keys = tmp_path / "keys"
-    keys.write_text("loadtest predict,read s3cret-key\n")
+    keys.write_text("loadtest predict,read,synthetic s3cret-key\n")
     service = live_service(iris_artifact, api_keys_file=str(keys))
     out = tmp_path / "out"
     monkeypatch.setenv("MODELSHIP_LOADTEST_API_KEY", "s3cret-key")  # a 401 anywhere would fail a check

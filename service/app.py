@@ -23,6 +23,7 @@ from model.manifest import example_instance
 from service.auth import Authenticator, load_keys
 from service.core import Serving
 from service.docs_ui import install_offline_docs
+from service.drift import LiveDrift
 from service.errors import ServiceError, detail
 from service.fastpath import FastPaths, ServingApp, internal_error
 from service.middleware import RequestContext, RequestObserver
@@ -106,11 +107,13 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_commit=state.metrics.observe_commit,
     )
     await log.start()
-    state.open(Serving(predictor, validator, log))
+    drift = LiveDrift(state.metrics.registry, predictor.manifest)
+    state.open(Serving(predictor, validator, log, drift))
     _settle_heap()
     flusher = asyncio.create_task(_flush_access_log(state.access_log)) if state.access_log else None
     logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
                 predictor.engine_name)  # fmt: skip
+    drift.announce()
     try:
         yield
     finally:

@@ -21,6 +21,7 @@ import orjson
 from service.auth import Authenticator
 from service.body import check_media, read_body
 from service.db import LogRecord
+from service.drift import LiveDrift
 from service.errors import BadHeader, Forbidden, NotReady, ServiceError, header_detail
 from service.model_runner import ModelRunner, Outputs
 from service.prediction_log import PredictionLog
@@ -58,6 +59,7 @@ class Serving:
     predictor: ModelRunner
     validator: InstanceValidator
     log: PredictionLog
+    drift: LiveDrift | None = None  # the live per-bin counters; off (a no-op) without a drift reference
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,8 @@ async def answer(
         matrix, warnings = instances.matrix, validator.check_matrix(instances.matrix, instances.loc)
     outputs = await serving.predictor.predict(matrix)
     state.count_predictions(len(outputs), source)
+    if source == LIVE and serving.drift is not None:  # synthetic traffic would bias the live distribution
+        serving.drift.count(matrix, outputs)
     result = Result(request_id, serving.predictor, instances, outputs, warnings, source)
     latency_ms = (time.perf_counter() - started) * 1000
     await serving.log.record(record_of(result, validator.names, latency_ms), settings.request_timeout_s)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from infra.components.drift_rules import DRIFT_WINDOW, drift_groups
+
 REQUESTS = "modelship_http_requests_total"
 LATENCY = "modelship_http_request_duration_seconds"
 PREDICTIONS = "modelship_predictions_total"
@@ -45,6 +47,9 @@ class RuleSettings:
     write_errors_for: str = "10m"
     rps_metric: str = ""  # when set, a per-pod requests/s series of this name for the HPA's Pods metric
     evaluation_interval: str = "30s"
+    # -- drift (infra/components/drift_rules.py): PSI over drift_window, alerts after drift_for
+    drift_window: str = DRIFT_WINDOW
+    drift_for: str = "15m"
 
 
 def le_label(seconds: float) -> str:
@@ -64,6 +69,7 @@ def rule_groups(settings: RuleSettings) -> list[dict[str, Any]]:
         {"name": "modelship-prediction-log", "interval": settings.evaluation_interval, "rules": _log_alerts(settings)},
         {"name": "modelship-pods", "interval": settings.evaluation_interval, "rules": _pod_alerts(settings)},
     ]
+    groups += drift_groups(settings)
     if settings.rps_metric:
         groups.append(
             {"name": "modelship-autoscaling", "interval": settings.evaluation_interval, "rules": [_rps(settings)]}

@@ -14,7 +14,9 @@ from grafana_foundation_sdk.builders import prometheus, timeseries
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
+from infra.components import drift_rules
 from infra.components.alerts import LATENCY, LOG, PREDICTIONS, REQUESTS
+from service.drift import THRESHOLD, WINDOW
 
 DATASOURCE = DataSourceRef(type_val="prometheus", uid="prometheus")
 QUANTILES = (0.5, 0.9, 0.99)
@@ -44,6 +46,7 @@ class DashboardSettings:
     namespace: str
     hpa_name: str
     spool_max_bytes: int
+    drift_window: str = drift_rules.DRIFT_WINDOW  # the window of the drift rules' recorded series
 
 
 def panels(settings: DashboardSettings) -> list[PanelSpec]:
@@ -87,6 +90,27 @@ def panels(settings: DashboardSettings) -> list[PanelSpec]:
                   (Query(f"count(up{sel} == 1)", "pods scraped"),
                    Query(f"{KUBE_STATE_METRICS[0]}{hpa}", "HPA desired"),
                    Query(f"{KUBE_STATE_METRICS[1]}{hpa}", "HPA max"))),
+        *drift_panels(settings),
+    ]  # fmt: skip
+
+
+def drift_panels(settings: DashboardSettings) -> list[PanelSpec]:
+    """PSI per feature against its threshold, and where the live values fall against the reference's bins.
+
+    The recorded series are summed over pods and keep only the namespace (infra/components/drift_rules.py)."""
+    w, ns = settings.drift_window, f'{{namespace="{settings.namespace}"}}'
+    sel = "{" + settings.matchers + "}"
+    return [
+        PanelSpec(f"Drift: PSI per feature over {w} with the thresholds", "short",
+                  (Query(f"{drift_rules.input_psi(w)}{ns}", "{{model_version}} {{feature}}"),
+                   Query(f"{drift_rules.output_psi(w)}{ns}", "{{model_version}} output"),
+                   Query(f"max by (model_version, feature) ({THRESHOLD}{sel})", "threshold {{feature}}"))),
+        PanelSpec(f"Drift: live bin fractions against the reference (over {w})", "percentunit",
+                  (Query(f"{drift_rules.live_fraction(w)}{ns}", "{{feature}} bin {{bin}} live"),
+                   Query(f"{drift_rules.REFERENCE}{ns}", "{{feature}} bin {{bin}} reference"))),
+        PanelSpec(f"Drift: live values counted over {w} (alerts need the reference's window)", "short",
+                  (Query(f"{drift_rules.live_count(w)}{ns}", "{{model_version}}"),
+                   Query(f"max by (model_version) ({WINDOW}{sel})", "minimum sample"))),
     ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from infra.components.alerts import LATENCY, le_label
 from infra.components.dashboard import KUBE_STATE_METRICS
 from pipelines.devtools.monitor import local_rule_settings
 from tests.conftest import LiveService, start_service, wait_ready
+from tests.driftref import with_reference
 from tests.infra.support import run_stack
 from tests.loaddriver import BODY
 from tests.monitoring.support import (
@@ -55,14 +56,15 @@ def exported(service: LiveService) -> tuple[set[str], list[dict[str, str]]]:
 def test_every_metric_of_the_rules_and_the_dashboard_is_exported(
     pg_url: str, house_artifact: Path, tmp_path: Path
 ) -> None:
-    service = start_service(house_artifact, pg_url, tmp_path / "svc", wait=False)
+    artifact = with_reference(house_artifact, tmp_path / "with-reference")  # the drift series need one
+    service = start_service(artifact, pg_url, tmp_path / "svc", wait=False)
     try:
         wait_ready(service, timeout=120)  # a shared 2-core machine: the fixture's 30 s is not always enough
         names, samples = exported(service)
     finally:
         service.stop()
     used_by_rules = rule_metrics(rendered_rules("prod"))
-    used_by_panels = {m for e in panel_exprs() for m in metric_names(e)}
+    used_by_panels = {m for e in panel_exprs() for m in metric_names(e)} - recorded_series()
     missing = (used_by_rules | used_by_panels) - names - PROMETHEUS_SERIES - set(KUBE_STATE_METRICS)
     assert not missing, f"not exported by the service: {sorted(missing)}"
     assert used_by_rules >= {"modelship_prediction_log_oldest_unflushed_seconds", "modelship_http_requests_total"}
@@ -71,10 +73,17 @@ def test_every_metric_of_the_rules_and_the_dashboard_is_exported(
     assert any(s["__name__"] == f"{LATENCY}_bucket" and s["le"] == bound for s in samples), bound
 
 
+def recorded_series() -> set[str]:
+    return {r["record"] for g in rendered_rules("prod")["groups"] for r in g["rules"] if "record" in r}
+
+
 def test_the_only_foreign_metrics_are_prometheus_and_kube_state_metrics() -> None:
-    foreign = {m for e in panel_exprs() for m in metric_names(e) if not m.startswith("modelship_")}
+    recorded = recorded_series()
+    foreign = {m for e in panel_exprs() for m in metric_names(e) if not m.startswith("modelship_")} - recorded
     assert foreign == PROMETHEUS_SERIES | set(KUBE_STATE_METRICS)
     assert {m for m in rule_metrics(rendered_rules("prod")) if not m.startswith("modelship_")} == PROMETHEUS_SERIES
+    read_from_rules = {m for e in panel_exprs() for m in metric_names(e)} & recorded
+    assert read_from_rules >= {"modelship:drift_input_psi:1h", "modelship:drift_live_fraction:1h"}
 
 
 @pytest.mark.needs_engine
@@ -91,6 +100,7 @@ def test_the_dashboard_shows_what_issue_11_asks_for() -> None:
     titles = " | ".join(p["title"] for p in dashboard()["panels"]).lower()
     for words in ("route and status", "error ratio", "latency quantiles", "model version", "queue depth",
                   "spool bytes", "oldest unflushed", "database writes", "replicas against the hpa",
-                  "database write latency"):  # fmt: skip
+                  "database write latency", "drift: psi per feature",
+                  "drift: live bin fractions against the reference"):  # fmt: skip
         assert words in titles
     assert all(p["datasource"]["type"] == "prometheus" for p in dashboard()["panels"])

@@ -7,6 +7,7 @@ rollout cases assert every alert is silent.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import yaml
 
 from infra.components.alerts import LATENCY, LOG, PREDICTIONS, REQUESTS
+from service.drift import INPUT_BINS, OUTPUT, OUTPUT_BINS, REFERENCE_FRACTION, THRESHOLD, WINDOW
 from tests.monitoring.support import rendered_rules, run_promtool, write_rule_file
 
 NS = "modelship-prod"
@@ -67,7 +69,9 @@ class Case:
 
 def expected(alert: str, labels: dict[str, str]) -> dict[str, Any]:
     rule = ALERTS[alert]
-    return {"exp_labels": {**rule["labels"], **labels}, "exp_annotations": rule["annotations"]}
+    annotations = {k: re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels[m.group(1)], v)
+                   for k, v in rule["annotations"].items()}  # fmt: skip
+    return {"exp_labels": {**rule["labels"], **labels}, "exp_annotations": annotations}
 
 
 def namespace_only() -> list[dict[str, str]]:
@@ -124,6 +128,46 @@ CASES = [
          {"ModelshipPodNotReady": pod_labels("a"), "ModelshipSpoolFilling": pod_labels("a")}),
     Case("two model versions answering for 30 min", healthy_pod("a", 40, "v1") + healthy_pod("b", 40, "v2"), "30m",
          {"ModelshipMixedModelVersions": namespace_only()}),
+]  # fmt: skip
+
+
+# -- drift: per-bin counts per minute against a reference of size (4 bins), age (2) and the output (2) ---------
+DRIFT_REFERENCE = {"size": (0.25, 0.25, 0.25, 0.25), "age": (0.5, 0.5), OUTPUT: (0.5, 0.5)}
+DRIFT_WINDOW = 1000  # live values the thresholds are calibrated for: the alerts' minimum sample
+
+
+Counts = tuple[int, ...]  # live values per minute in each bin
+
+
+def drift_pod(size: Counts, age: Counts, output: Counts, minutes: int) -> list[dict[str, str]]:
+    """Pod a's drift series: live values per minute in each bin, and the reference it exports."""
+    v = {"model_version": "v1"}
+    series = [{"series": f"{INPUT_BINS}_total" + pod("a", **v, feature=name, bin=str(i)), "values": f"0+{n}x{minutes}"}
+              for name, counts in (("size", size), ("age", age)) for i, n in enumerate(counts)]
+    series += [{"series": f"{OUTPUT_BINS}_total" + pod("a", **v, bin=str(i)), "values": f"0+{n}x{minutes}"}
+               for i, n in enumerate(output)]
+    series += [{"series": REFERENCE_FRACTION + pod("a", **v, feature=name, bin=str(i)), "values": f"{f}x{minutes}"}
+               for name, fractions in DRIFT_REFERENCE.items() for i, f in enumerate(fractions)]
+    series += [{"series": THRESHOLD + pod("a", **v, feature=name), "values": f"0.1x{minutes}"}
+               for name in DRIFT_REFERENCE]
+    return [*series, {"series": WINDOW + pod("a", **v), "values": f"{DRIFT_WINDOW}x{minutes}"}]
+
+
+def drifted(feature: str | None = None) -> list[dict[str, str]]:
+    return [{"namespace": NS, "model_version": "v1", **({"feature": feature} if feature else {})}]
+
+
+CASES += [
+    Case("drift: live values as in training for 3h", drift_pod((25, 25, 25, 25), (50, 50), (50, 50), 180), "3h"),
+    Case("drift: size shifted to its lowest bin (PSI 0.88)", drift_pod((70, 10, 10, 10), (50, 50), (50, 50), 120),
+         "2h", {"ModelshipInputDrift": drifted("size")}),
+    Case("drift: a bin training filled is empty now (the floor: PSI 1.9)",
+         drift_pod((34, 33, 33, 0), (50, 50), (50, 50), 120), "2h", {"ModelshipInputDrift": drifted("size")}),
+    Case("drift: the output shifted (PSI 1.0)", drift_pod((25, 25, 25, 25), (50, 50), (90, 10), 120), "2h",
+         {"ModelshipOutputDrift": drifted()}),
+    Case("drift: shifted but 600 values an hour, under the 1000 the threshold is calibrated for",
+         drift_pod((7, 1, 1, 1), (5, 5), (9, 1), 120), "2h"),
+    Case("drift: not yet for 15 min after a shift", drift_pod((70, 10, 10, 10), (50, 50), (50, 50), 120), "12m"),
 ]  # fmt: skip
 
 

@@ -52,9 +52,7 @@ class ErrorSource(Protocol):
 def count_text(text: str) -> Requests:
     """Prediction requests and their 5xx in one /metrics page."""
     total = errors = 0.0
-    for family in text_string_to_metric_families(text):
-        if family.name != COUNTER:
-            continue
+    for family in text_string_to_metric_families(text):  # without a HELP line the family is named *_total
         for sample in family.samples:
             if sample.name != f"{COUNTER}_total" or not PREDICTION_ROUTE.fullmatch(sample.labels.get("route", "")):
                 continue

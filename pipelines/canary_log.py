@@ -62,11 +62,14 @@ def live_requests(conn: psycopg.Connection[Any], version: str, since: datetime) 
 def read_arm(conn: psycopg.Connection[Any], version: str, since: datetime, max_rows: int = 5000) -> ArmLog:
     """VERSION's live requests since SINCE."""
     params = {"version": version, "source": LIVE, "since": since, "limit": max_rows}
-    row = conn.execute(_SUMMARY, params).fetchone()
+    with conn.transaction():  # one snapshot: the count and the rows read are the same requests
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        row = conn.execute(_SUMMARY, params).fetchone()
+        logged = conn.execute(_ROWS, params).fetchall()
     count, p95, p99 = (int(row[0]), row[1], row[2]) if row else (0, None, None)
     answers: list[Answer] = []
     inputs: dict[str, list[float]] = {}
-    for logged_in, logged_out in conn.execute(_ROWS, params).fetchall():
+    for logged_in, logged_out in logged:
         _add_row(logged_in, logged_out, answers, inputs)
     return ArmLog(version, count, _ms(p95), _ms(p99), answers, inputs)
 

@@ -60,7 +60,8 @@ def _arm(version: str, n: int) -> ArmLog:
 def test_an_empty_arm_is_inconclusive_with_nulls_never_nan() -> None:
     verdict, checks = judge(Arms(_arm("v1", 500), _arm("v2", 0), Requests(500, 0), Requests(0, 0)), POLICY)
     assert verdict == "inconclusive"
-    assert all(c.verdict == "inconclusive" and c.reason for c in checks if c.name != "samples" and c.canary in (None, 0))
+    empty = [c for c in checks if c.name != "samples" and c.canary in (None, 0)]
+    assert empty and all(c.verdict == "inconclusive" and c.reason for c in empty)
     values = [v for c in checks for v in (c.stable, c.canary, c.statistic, c.p_value) if isinstance(v, float)]
     assert not any(math.isnan(v) for v in values)
     assert "NaN" not in json.dumps([c.__dict__ for c in checks])

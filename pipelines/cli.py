@@ -29,6 +29,7 @@ log = logging.getLogger("pipelines")
 # reads only this table, so it answers without importing scikit-learn, Pulumi and httpx (about 4 s); a stage's
 # module is imported when that stage is asked for. tests/pipelines/test_cli.py checks it against each STAGE.
 STAGES: dict[str, str] = {
+    "canary": "run a candidate as a canary, promote or abort it (canary abort: now)",
     "deploy": "deploy an artifact to a stack",
     "destroy": "destroy and remove an ephemeral stack (pr-<n>)",
     "gate": "compare a candidate artifact with a baseline or a stack's model",

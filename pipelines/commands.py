@@ -16,6 +16,7 @@ from typing import Any
 
 from model.keyvalue import parse_pairs
 from pipelines.errors import ConfigError
+from pipelines.logdb import database_option
 from pipelines.report import git_head, write_record
 from pipelines.settings import PipelineSettings
 from pipelines.targets import TARGETS, Stack, get_target
@@ -80,6 +81,19 @@ def config_option(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="extra stack config (repeatable), e.g. db.installOperator=false for a PR stack",
     )
+
+
+def canary_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a canary run, shared with `promote --canary`."""
+    parser.add_argument("--steps", help="canary weights in percent, e.g. 10,50 (default: the policy's)")
+    parser.add_argument("--step-seconds", type=float, help="least duration of a step (default: the policy's)")
+    parser.add_argument("--min-samples", type=int, help="live requests per arm before a step is judged")
+    parser.add_argument("--policy", type=Path, help="canary policy TOML (default pipelines/canary_policy.toml)")
+    parser.add_argument("--prometheus", help="Prometheus API URL to count each version's 5xx (pulumi stacks)")
+    parser.add_argument("--stable-metrics", action="append", default=[], metavar="URL", help="a stable /metrics")
+    parser.add_argument("--canary-metrics", action="append", default=[], metavar="URL", help="a canary /metrics")
+    parser.add_argument("--metrics-file", type=Path, help="Prometheus textfile (default reports/canary/<stack>.prom)")
+    database_option(parser)
 
 
 def image_option(parser: argparse.ArgumentParser) -> None:

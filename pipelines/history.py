@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC
 
 from pipelines import commands
+from pipelines.canary_state import RECORD as CANARY_RECORD
 from pipelines.report import render_table, short_digest
 from pipelines.settings import PipelineSettings
 from pipelines.targets import get_target
 from pipelines.targets.base import LOADCHECK, SMOKE, Target, Update, deployed_update
 
-HEADERS = ["#", "time (UTC)", "kind", "result", "model version", "digest", "smoke", "loadcheck", "message"]
+HEADERS = ["#", "time (UTC)", "kind", "result", "model version", "digest", "smoke", "loadcheck", "canary", "message"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class HistoryRow:
     loadcheck: str | None
     message: str
     current: bool
+    canary: str | None = None  # a canary step's or run's verdict (pipelines/canary_report.py)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def to_rows(updates: list[Update]) -> list[HistoryRow]:
             loadcheck=u.annotations.get(LOADCHECK),
             message=u.message,
             current=live is not None and u.number == live.number,
+            canary=u.annotations.get(CANARY_RECORD),
         )
         for u in updates
     ]
@@ -79,6 +82,7 @@ def render_history(rows: list[HistoryRow], message_width: int = 60) -> str:
             short_digest(r.image_ref),
             r.smoke or "-",
             r.loadcheck or "-",
+            clip(r.canary, 30) if r.canary else "-",
             clip(r.message.splitlines()[0], message_width) if r.message else "",
         ]
         for r in rows

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipelines import commands
+from pipelines.canary_state import refuse_if_running
 from pipelines.deploy import DeployResult, apply_config
 from pipelines.errors import StageError
 from pipelines.rollback import RollbackResult, verify_or_roll_back
@@ -13,6 +16,10 @@ from pipelines.settings import PipelineSettings
 from pipelines.targets import get_target
 from pipelines.targets.base import FAIL, LOADCHECK, PASS, SMOKE, OnOutput, Target, Update, deployed_update
 from pipelines.verify import Checkers, VerifyOptions, VerifyResult, options_from_args
+
+if TYPE_CHECKING:
+    from pipelines.canary_driver import CanaryDriver
+    from pipelines.canary_report import CanaryResult
 
 
 @dataclass(frozen=True)
@@ -27,6 +34,7 @@ class PromoteResult:
     rollback: RollbackResult | None
     passed: bool
     error: str | None = None  # why a needed rollback was impossible
+    canary: CanaryResult | None = None  # with --canary: the steps that promoted or aborted the candidate
 
 
 def verified_update(target: Target, stack: str) -> Update:
@@ -52,6 +60,7 @@ def promote(
     verify_options: VerifyOptions | None = None,
     checkers: Checkers | None = None,
     on_output: OnOutput | None = None,
+    canary: CanaryDriver | None = None,
 ) -> PromoteResult:
     """Copy the image digest and artifact of SOURCE's verified update to DESTINATION and run `up`.
 
@@ -63,18 +72,42 @@ def promote(
         verify_options: when given, smoke and load-check DESTINATION and roll back if either fails.
         checkers: the check implementations (tests inject them).
         on_output: receives `up`'s output line by line.
+        canary: when given, the candidate goes through this driver's canary steps on DESTINATION first, and
+            is promoted only if they all pass (an aborted canary leaves DESTINATION as it was).
 
     Returns:
-        PromoteResult; `passed` is False when a post-deploy check failed; `rollback` says what undid it,
-        or `error` why nothing could (a first promotion has no earlier update to return to).
+        PromoteResult; `passed` is False when a post-deploy check failed or the canary aborted; `rollback` says
+        what undid it, or `error` why nothing could (a first promotion has no earlier update to return to).
     """
     chosen = verified_update(target, source)
     text = message or f"promote {chosen.model_version} from {source} (update #{chosen.number})"
     handle = target.select(destination, create=True)
-    deployed = apply_config(handle, target.kind, chosen.deploy_config(), text, on_output)
+    ran: CanaryResult | None = None
+    if canary is None:
+        refuse_if_running(handle, None, target.kind, f"promote to {destination}")
+        deployed = apply_config(handle, target.kind, chosen.deploy_config(), text, on_output)
+    else:
+        ran = canary.run(chosen.deploy_config(), text)
+        assert canary.final is not None  # a run always ends with the update that promoted or aborted
+        deployed = canary.final
+        if not ran.passed:
+            return PromoteResult(
+                source, destination, chosen.number, chosen.model_version, chosen.image_ref, deployed, None, None,
+                False, ran.reason, ran,
+            )  # fmt: skip
     if verify_options is None or not deployed.url:
         return PromoteResult(
-            source, destination, chosen.number, chosen.model_version, chosen.image_ref, deployed, None, None, True
+            source,
+            destination,
+            chosen.number,
+            chosen.model_version,
+            chosen.image_ref,
+            deployed,
+            None,
+            None,
+            True,
+            None,
+            ran,
         )
     guarded = verify_or_roll_back(target, deployed, deployed.model_version, verify_options, checkers, on_output)
     return PromoteResult(
@@ -88,6 +121,7 @@ def promote(
         guarded.rollback,
         guarded.verification.passed,
         guarded.error,
+        ran,
     )
 
 
@@ -103,18 +137,34 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     commands.message_option(parser)
     commands.verify_options(parser)
+    parser.add_argument("--canary", action="store_true", help="promote through canary steps (docs/canary.md)")
+    commands.canary_options(parser)
+    parser.add_argument("--canary-record", type=Path, help="with --canary: the canary's own record (docs/canary.md)")
 
 
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     options = options_from_args(args, settings, args.destination) if args.verify else None
+    target = get_target(args.target, settings)
+    driver = None
+    if args.canary:
+        from pipelines.canary import driver_from_args
+
+        driver = driver_from_args(args, settings, target.select(args.destination), args.target)
     result = promote(
-        get_target(args.target, settings),
+        target,
         args.source,
         args.destination,
         message=args.message,
         verify_options=options,
         on_output=commands.stream,
+        canary=driver,
     )
+    if result.canary is not None:
+        commands.out(result.canary.summary())
+        if args.canary_record:
+            from pipelines.canary import write_canary_record
+
+            write_canary_record(args.canary_record, result.canary)
     commands.out(
         f"promoted {result.model_version} ({result.image_ref}) from {result.source} update "
         f"#{result.source_update} to {result.destination} update #{result.deploy.update}"

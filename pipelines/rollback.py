@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from pipelines import commands
+from pipelines.canary_state import refuse_if_running
 from pipelines.deploy import DeployResult, apply_config
 from pipelines.errors import ConfigError, NothingToRollBackError, UnknownVersionError
 from pipelines.settings import PipelineSettings
@@ -134,6 +135,7 @@ def rollback(
         NothingToRollBackError: when there is no earlier good update to return to.
     """
     handle = target.select(stack)
+    refuse_if_running(handle, None, target.kind, f"roll back {stack}")
     history = handle.history()
     chosen = select_rollback_target(history, to_version, steps)
     current = current_update(history)

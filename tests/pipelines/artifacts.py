@@ -31,3 +31,16 @@ def make_broken_artifact(source: Path, out_dir: Path) -> Path:
     manifest["artifact"]["sha256"] = sha256_file(target / "model.joblib")
     (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return target
+
+
+def relabel_artifact(source: Path, out_dir: Path, suffix: str) -> Path:
+    """A copy of SOURCE under another version: the very same model, so a canary of it must pass."""
+    manifest = json.loads((source / "manifest.json").read_text())
+    version = f"{manifest['version']}-{suffix}"
+    target = out_dir / version
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target)
+    manifest["version"] = version
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return target

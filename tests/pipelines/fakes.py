@@ -135,7 +135,7 @@ class FakeStack:
     destroyed: bool = False
     clock: datetime = field(default_factory=lambda: datetime(2026, 11, 21, 9, 0, tzinfo=UTC))
 
-    def set_config(self, values: Mapping[str, str]) -> None:
+    def set_config(self, values: Mapping[str, str], *, secret: bool = False) -> None:
         self.config.update(values)
 
     def get_config(self, key: str) -> str | None:

@@ -49,6 +49,7 @@ def test_history_table_shows_what_on_call_needs(dev_history: list[Update]) -> No
         "digest",
         "smoke",
         "loadcheck",
+        "canary",
         "message",
     ]
     row7 = next(line for line in lines if line.lstrip().startswith("*7"))

@@ -107,8 +107,7 @@ class ModelService(pulumi.ComponentResource):
         self.deployment = self._deployment(pod, ready)
         self.service = self._service()
         self.canary = self._canary(pod, ready) if args.canary else None
-        if args.router == GATEWAY_API:
-            self._http_route()
+        self.route = self._http_route() if args.router == GATEWAY_API else None
         self.retention = self._retention(f"{name}-settings", [account, secret, self.deployment])
         if args.autoscaling.enabled:
             self._hpa()
@@ -243,14 +242,14 @@ class ModelService(pulumi.ComponentResource):
         )
         return ModelCanary(name, args, pulumi.ResourceOptions(parent=self))
 
-    def _http_route(self) -> None:
+    def _http_route(self) -> k8s.apiextensions.CustomResource:
         # Present whenever the router is gateway-api, canary or not: the route is how the Gateway reaches the
         # stack. An abort (weight 0) updates it to the stable Service alone before Pulumi deletes the canary,
         # since an update deletes replaced and removed resources last.
         a = self._args
         backends = [(self._name, 100 - a.canary_weight), (f"{self._name}-canary", a.canary_weight)]
         spec = routing.http_route_spec(a.gateway, a.settings.service_port, backends if a.canary else [(self._name, 100)])
-        k8s.apiextensions.CustomResource(
+        return k8s.apiextensions.CustomResource(
             f"{self._name}-route",
             api_version=routing.HTTPROUTE_API_VERSION,
             kind="HTTPRoute",

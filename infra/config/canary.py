@@ -47,7 +47,7 @@ def load(c: pulumi.Config) -> CanaryConfig:
         weight=read.integer(c, contract.CANARY_WEIGHT),
         replicas=read.integer(c, contract.CANARY_REPLICAS),
         router=read.string(c, contract.CANARY_ROUTER),
-        gateway=read.string(c, GATEWAY_KEY),
+        gateway=read.string(c, "canary.gateway"),  # GATEWAY_KEY
     )
 
 

@@ -12,7 +12,6 @@ if _REPO_ROOT not in sys.path:
 import pulumi  # noqa: E402
 
 from infra import config, contract  # noqa: E402
-from infra.config import canary as canary_config  # noqa: E402
 from infra.components import (  # noqa: E402
     GpuNodePool,
     ModelImage,
@@ -23,6 +22,7 @@ from infra.components import (  # noqa: E402
 from infra.components.canary import CanarySpec  # noqa: E402
 from infra.components.image import artifact_sha256  # noqa: E402
 from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
+from infra.config import canary as canary_config  # noqa: E402
 
 cfg = config.load(pulumi.Config(), pulumi.get_stack())
 

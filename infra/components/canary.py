@@ -62,7 +62,9 @@ class ModelCanary(pulumi.ComponentResource):
     def _meta(
         self, args: ModelCanaryArgs, name: str, annotations: dict[str, str] | None = None
     ) -> k8s.meta.v1.ObjectMetaArgs:
-        return k8s.meta.v1.ObjectMetaArgs(name=name, namespace=args.namespace, labels=args.labels, annotations=annotations)
+        return k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=args.namespace, labels=args.labels, annotations=annotations
+        )
 
     def _service(self, name: str, args: ModelCanaryArgs) -> k8s.core.v1.Service:
         port = k8s.core.v1.ServicePortArgs(name="http", port=args.service_port, target_port="http", protocol="TCP")

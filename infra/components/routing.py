@@ -35,9 +35,7 @@ def parent_ref(gateway: str) -> dict[str, str]:
 
 def http_route_spec(gateway: str, port: int, backends: list[tuple[str, int]]) -> dict[str, Any]:
     """One rule for every path, forwarding to BACKENDS (Service name, weight) on PORT (their Service port)."""
-    refs = [
-        {"group": "", "kind": "Service", "name": name, "port": port, "weight": weight} for name, weight in backends
-    ]
+    refs = [{"group": "", "kind": "Service", "name": name, "port": port, "weight": weight} for name, weight in backends]
     return {
         "parentRefs": [parent_ref(gateway)],
         "rules": [{"matches": [{"path": {"type": "PathPrefix", "value": "/"}}], "backendRefs": refs}],

@@ -218,7 +218,7 @@ class ModelService(pulumi.ComponentResource):
     def _canary(self, stable: workload.PodArgs, ready: list[pulumi.Resource]) -> ModelCanary:
         """The stable pod with the canary's image, version, track and settings (their own allow-list)."""
         spec = self._args.canary
-        assert spec is not None  # noqa: S101 - only called with a canary
+        assert spec is not None
         name = f"{self._name}-canary"
         selector = {**self.selector, routing.TRACK: routing.CANARY}
         settings_data = self._settings_data(spec.artifact_sha256)
@@ -248,7 +248,9 @@ class ModelService(pulumi.ComponentResource):
         # since an update deletes replaced and removed resources last.
         a = self._args
         backends = [(self._name, 100 - a.canary_weight), (f"{self._name}-canary", a.canary_weight)]
-        spec = routing.http_route_spec(a.gateway, a.settings.service_port, backends if a.canary else [(self._name, 100)])
+        spec = routing.http_route_spec(
+            a.gateway, a.settings.service_port, backends if a.canary else [(self._name, 100)]
+        )
         return k8s.apiextensions.CustomResource(
             f"{self._name}-route",
             api_version=routing.HTTPROUTE_API_VERSION,
@@ -262,7 +264,9 @@ class ModelService(pulumi.ComponentResource):
         s = self._args.settings
         # pods: the labels both Deployments' pods share, so the split follows ready pods; gateway-api: the
         # stable pods only, and the HTTPRoute weighs this Service against the canary's.
-        selector = {**self.selector, routing.TRACK: routing.STABLE} if self._args.router == GATEWAY_API else self.selector
+        selector = (
+            {**self.selector, routing.TRACK: routing.STABLE} if self._args.router == GATEWAY_API else self.selector
+        )
         return k8s.core.v1.Service(
             f"{self._name}-service",
             metadata=self._meta(self._name),

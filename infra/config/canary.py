@@ -96,7 +96,8 @@ def _version_problems(canary: CanaryConfig, stable_version: str, builds_images: 
         found.append(f"{contract.CANARY_IMAGE_DIGEST_REF} must look like repo@sha256:<64 hex>, got {ref!r}")
     if not canary.digest_ref and not canary.artifact_dir:
         found.append(
-            f"{contract.CANARY_WEIGHT} is above 0: set {contract.CANARY_ARTIFACT_DIR} or {contract.CANARY_IMAGE_DIGEST_REF}"
+            f"{contract.CANARY_WEIGHT} is above 0: "
+            f"set {contract.CANARY_ARTIFACT_DIR} or {contract.CANARY_IMAGE_DIGEST_REF}"
         )
     if not canary.digest_ref and not builds_images:
         found.append(f"image.repository is required to build the canary (or set {contract.CANARY_IMAGE_DIGEST_REF})")

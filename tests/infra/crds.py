@@ -1,9 +1,10 @@
 """Validate rendered custom resources against the real CRDs of the pinned operator, plugin and Gateway API versions.
 
 The CRD files in infra/schemas/ are copied unchanged from the projects' repositories (their file names carry
-the version; infra/components/database.py and infra/components/routing.py pin the same versions). A CRD that
-serves several versions (HTTPRoute: v1 and v1beta1) is read at the version the manifest's apiVersion names. A CRD's `openAPIV3Schema` is OpenAPI 3.0's
-dialect of JSON Schema, read here with jsonschema's Draft 7 rules after four translations of what the API
+the version; infra/components/database.py and infra/components/routing.py pin the same versions). A CRD
+that serves several versions (HTTPRoute: v1 and v1beta1) is read at the version the manifest's apiVersion
+names. A CRD's `openAPIV3Schema` is OpenAPI 3.0's dialect of JSON Schema, read here with jsonschema's Draft 7
+rules after four translations of what the API
 server does with the `x-kubernetes-*` extensions and `nullable`:
 
 - unknown fields are rejected (`additionalProperties: false` on every object that lists its properties),

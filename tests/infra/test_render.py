@@ -17,8 +17,7 @@ import pytest
 import yaml
 
 from infra import mocked_run, render
-from infra.components import backup
-from infra.components import routing
+from infra.components import backup, routing
 from infra.components.database import CNPG_API_VERSION, CNPG_OPERATOR_VERSION
 from infra.components.monitoring import API_VERSION as PROMETHEUS_OPERATOR_API
 from infra.mocked_run import ProgramRun

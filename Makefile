@@ -56,7 +56,7 @@ typecheck: venv ## mypy --strict on model, service, pipelines, infra
 # `make rehearse` (the workflows end to end under act, about 15 min idle) and `make container-test` (image builds,
 # about 9 min, plus 5 min for the stand-in bases once per machine). `make test-all` runs everything.
 HEAVY := rehearsal or container
-test: venv lock-check prometheus wrk lint typecheck scan ## lock check, lint, types, scan, then every test but the rehearsal and container ones
+test: venv lock-check prometheus wrk haproxy lint typecheck scan ## lock check, lint, types, scan, then every test but the rehearsal and container ones
 	$(PY) -m pytest -m "not ($(HEAVY))" $(PYTEST_ARGS)
 
 # The fast loop (under 2 minutes): every test that needs no service. Out: the marked groups, the tests that
@@ -152,6 +152,11 @@ v2: venv ## Only the Open Inference Protocol v2 tests with real clients (tritonc
 .PHONY: docs
 docs: venv ## Render docs/settings.md's tables from service/settings.py, Pulumi.yaml and the stack files
 	$(PY) -m pipelines.devtools.settings_docs
+
+.PHONY: haproxy
+haproxy: ## Install Debian's haproxy (the local target's Service) if missing; idempotent
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy; }
 
 .PHONY: wrk
 wrk: ## Install Debian's wrk (the bench's load generator) if missing; idempotent

@@ -19,8 +19,10 @@ from infra.components import (  # noqa: E402
     ModelService,
     ModelServiceArgs,
 )
+from infra.components.canary import CanarySpec  # noqa: E402
 from infra.components.image import artifact_sha256  # noqa: E402
 from infra.components.monitoring import Monitoring, MonitoringArgs  # noqa: E402
+from infra.config import canary as canary_config  # noqa: E402
 
 cfg = config.load(pulumi.Config(), pulumi.get_stack())
 
@@ -45,6 +47,34 @@ image = ModelImage(
     ),
 )
 
+c = cfg.canary
+canary = None
+if c is not None and c.enabled:
+    # The stable image's build path, with the canary's artifact or digest (infra/components/image.py).
+    canary_artifact = c.artifact_dir if c.artifact_dir else f"artifacts/{c.model_version}"
+    canary_image = ModelImage(
+        "modelship-canary-image",
+        ModelImageArgs(
+            repository=i.repository,
+            model_version=c.model_version,
+            artifact_dir=canary_artifact,
+            git_revision=i.git_revision,
+            platform=i.platform,
+            registry_server=i.registry_server,
+            registry_username=i.registry_username,
+            registry_password=i.registry_password,
+            digest_ref=c.digest_ref,
+            base_image=cfg.gpu.base_image if gpu_pool else "",
+        ),
+    )
+    pods = c.router == canary_config.PODS
+    canary = CanarySpec(
+        image_ref=canary_image.ref,
+        model_version=c.model_version,
+        replicas=canary_config.pod_count(c.weight, cfg.service.replicas) if pods else c.replicas,
+        artifact_sha256=artifact_sha256(canary_artifact),
+    )
+
 SERVICE = "modelship"  # the ModelService, and so its Deployment and HorizontalPodAutoscaler
 service = ModelService(
     SERVICE,
@@ -59,6 +89,10 @@ service = ModelService(
         gpu_pool=gpu_pool,
         protect=cfg.protect,
         artifact_sha256=artifact_sha256(i.artifact_dir),
+        canary=canary,
+        canary_weight=c.weight if c else 0,
+        router=c.router if c else canary_config.PODS,
+        gateway=c.gateway if c else "",
     ),
 )
 
@@ -84,3 +118,10 @@ pulumi.export(contract.OUTPUT_MODEL_VERSION, i.model_version)
 pulumi.export(contract.OUTPUT_DATABASE_HOST, service.database.host)
 pulumi.export(contract.OUTPUT_DATABASE_URL, pulumi.Output.secret(service.database.url))
 pulumi.export(contract.OUTPUT_NAMESPACE, service.namespace)
+if c is not None and canary is not None:
+    pulumi.export(contract.OUTPUT_CANARY_MODEL_VERSION, c.model_version)
+    pulumi.export(contract.OUTPUT_CANARY_IMAGE_REF, canary.image_ref)
+    # What the split is when every pod is ready: the pods router rounds the weight to whole pods.
+    pods = c.router == canary_config.PODS
+    share = canary_config.effective_weight(canary.replicas, cfg.service.replicas) if pods else float(c.weight)
+    pulumi.export(contract.OUTPUT_CANARY_WEIGHT, share)

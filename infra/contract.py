@@ -42,6 +42,11 @@ OUTPUT_MODEL_VERSION = "modelVersion"
 OUTPUT_IMAGE_REF = "imageRef"
 OUTPUT_EXTERNAL_ADDRESS = "externalAddress"
 OUTPUT_NAMESPACE = "namespace"
+# exported only while a canary runs (canary.weight above 0); the weight is the effective percent, which the
+# pods router rounds to whole pods (infra/config/canary.py, pod_count)
+OUTPUT_CANARY_MODEL_VERSION = "canaryModelVersion"
+OUTPUT_CANARY_IMAGE_REF = "canaryImageRef"
+OUTPUT_CANARY_WEIGHT = "canaryWeight"
 # exported for people and tests, not read by the pipelines
 OUTPUT_DATABASE_HOST = "databaseHost"
 OUTPUT_DATABASE_URL = "databaseUrl"  # secret

@@ -39,6 +39,7 @@ STAGES: dict[str, str] = {
     "release": "train, gate, deploy, smoke, load-check; roll back on failure",
     "rollback": "return a stack to an earlier good update",
     "smoke": "smoke-test a running service",
+    "status": "show what a stack runs now: stable, canary, shadow, last update",
     "train": "train a recipe into a versioned artifact",
 }
 

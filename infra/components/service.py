@@ -1,11 +1,12 @@
-"""ModelService: the namespace, settings, Deployment, Service, HPA, PDB, NetworkPolicies and the
-prediction-log retention CronJob of one stack.
+"""ModelService: the namespace, settings, Deployment, Service, HPA, PDB, NetworkPolicies, the
+prediction-log retention CronJob of one stack, and its canary and HTTPRoute when the config has them.
 
 The Database lives inside it because both need the namespace first and the service needs the database URL.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components import specs, workload
+from infra.components import routing, specs, workload
+from infra.components.canary import CanarySpec, ModelCanary, ModelCanaryArgs
 from infra.components.database import Database, DatabaseArgs
 from infra.components.gpu import GpuScheduling
 from infra.config import SHUTDOWN_GRACE_S, AutoscalingConfig, DatabaseConfig, RetentionConfig, ServiceConfig
+from infra.config.canary import GATEWAY_API, PODS
 from infra.config.settings_bridge import default, env_var
 
 ALLOWED_DIGESTS = env_var("allowed_artifact_sha256")
@@ -35,6 +38,10 @@ class ModelServiceArgs:
     gpu_pool: pulumi.Resource | None = None  # the Deployment waits for it: GPU pods would sit Pending
     protect: bool = False  # Pulumi-protect the Namespace and the database's Cluster (the `protect` setting)
     artifact_sha256: str = ""  # the served model.joblib, from its manifest: the allow-list unless one is set
+    canary: CanarySpec | None = None  # canary.weight above 0: a second Deployment (infra/components/canary.py)
+    canary_weight: int = 0  # percent; the gateway-api router's weights (the pods router made it replicas)
+    router: str = PODS  # canary.router: pods, or gateway-api (an HTTPRoute on `gateway`)
+    gateway: str = ""
 
 
 class ModelService(pulumi.ComponentResource):
@@ -72,7 +79,7 @@ class ModelService(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata=self._meta(name), automount_service_account_token=False, opts=self._opts()
         )
-        settings_data = self._settings_data()
+        settings_data = self._settings_data(args.artifact_sha256)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-settings", metadata=self._meta(f"{name}-settings"), data=settings_data, opts=self._opts()
         )
@@ -87,18 +94,20 @@ class ModelService(pulumi.ComponentResource):
         pod = workload.PodArgs(
             image_ref=args.image_ref,
             selector_labels=self.selector,
-            labels={**self.labels, "app.kubernetes.io/version": args.model_version},
+            labels={**self.labels, "app.kubernetes.io/version": args.model_version, routing.TRACK: routing.STABLE},
             service_account=name,
             settings_config_map=f"{name}-settings",
             settings_secret=f"{name}-settings",
             api_keys_secret=f"{name}-api-keys" if api_keys else None,
-            config_hash=hashlib.sha256(json.dumps(settings_data, sort_keys=True).encode()).hexdigest()[:16],
+            config_hash=_settings_hash(settings_data),
             settings=s,
             gpu=args.gpu,
         )
         ready: list[pulumi.Resource] = [account, config_map, secret, *([api_keys] if api_keys else [])]
         self.deployment = self._deployment(pod, ready)
         self.service = self._service()
+        self.canary = self._canary(pod, ready) if args.canary else None
+        self.route = self._http_route() if args.router == GATEWAY_API else None
         self.retention = self._retention(f"{name}-settings", [account, secret, self.deployment])
         if args.autoscaling.enabled:
             self._hpa()
@@ -135,7 +144,7 @@ class ModelService(pulumi.ComponentResource):
     def _opts(self, *after: pulumi.Resource) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=[*self._ns_deps, *after])
 
-    def _settings_data(self) -> dict[str, str]:
+    def _settings_data(self, artifact_sha256: str) -> dict[str, str]:
         s = self._args.settings
         # The settings a stack may set (service/settings.py marks them), then the ones the pod's shape fixes.
         data = {
@@ -146,7 +155,7 @@ class ModelService(pulumi.ComponentResource):
         }
         # An explicit allow-list wins; otherwise only the artifact this stack serves may be unpickled, so an
         # image whose model.joblib and manifest were swapped together does not serve.
-        allowed = data.pop(ALLOWED_DIGESTS, "") or self._args.artifact_sha256
+        allowed = data.pop(ALLOWED_DIGESTS, "") or artifact_sha256
         if allowed:
             data[ALLOWED_DIGESTS] = allowed
         if s.auth_required:
@@ -167,18 +176,7 @@ class ModelService(pulumi.ComponentResource):
         return k8s.apps.v1.Deployment(
             f"{self._name}-deployment",
             metadata=self._meta(self._name, annotations=workload.CHECKOV_SECRET_ENV_SKIP),
-            spec=k8s.apps.v1.DeploymentSpecArgs(
-                replicas=self._args.settings.replicas,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=self.selector),
-                strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate",
-                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
-                ),
-                min_ready_seconds=5,
-                revision_history_limit=5,
-                progress_deadline_seconds=600,
-                template=workload.pod_template(pod),
-            ),
+            spec=workload.deployment_spec(pod, self._args.settings.replicas),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*self._ns_deps, *ready, *([self._args.gpu_pool] if self._args.gpu_pool else [])],
@@ -217,14 +215,64 @@ class ModelService(pulumi.ComponentResource):
             opts=self._opts(*ready),
         )
 
+    def _canary(self, stable: workload.PodArgs, ready: list[pulumi.Resource]) -> ModelCanary:
+        """The stable pod with the canary's image, version, track and settings (their own allow-list)."""
+        spec = self._args.canary
+        assert spec is not None
+        name = f"{self._name}-canary"
+        selector = {**self.selector, routing.TRACK: routing.CANARY}
+        settings_data = self._settings_data(spec.artifact_sha256)
+        pod = dataclasses.replace(
+            stable,
+            image_ref=spec.image_ref,
+            selector_labels=selector,
+            labels={**self.labels, **selector, "app.kubernetes.io/version": spec.model_version},
+            settings_config_map=f"{name}-settings",
+            config_hash=_settings_hash(settings_data),
+        )
+        gateway = self._args.router == GATEWAY_API
+        args = ModelCanaryArgs(
+            namespace=self.namespace,
+            pod=pod,
+            labels={**self.labels, routing.TRACK: routing.CANARY},
+            replicas=spec.replicas,
+            settings_data=settings_data,
+            service_port=self._args.settings.service_port if gateway else 0,
+            depends_on=[*self._ns_deps, *ready],
+        )
+        return ModelCanary(name, args, pulumi.ResourceOptions(parent=self))
+
+    def _http_route(self) -> k8s.apiextensions.CustomResource:
+        # Present whenever the router is gateway-api, canary or not: the route is how the Gateway reaches the
+        # stack. An abort (weight 0) updates it to the stable Service alone before Pulumi deletes the canary,
+        # since an update deletes replaced and removed resources last.
+        a = self._args
+        backends = [(self._name, 100 - a.canary_weight), (f"{self._name}-canary", a.canary_weight)]
+        spec = routing.http_route_spec(
+            a.gateway, a.settings.service_port, backends if a.canary else [(self._name, 100)]
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-route",
+            api_version=routing.HTTPROUTE_API_VERSION,
+            kind="HTTPRoute",
+            metadata=self._meta(self._name),
+            spec=spec,
+            opts=self._opts(self.service, *([self.canary] if self.canary else [])),
+        )
+
     def _service(self) -> k8s.core.v1.Service:
         s = self._args.settings
+        # pods: the labels both Deployments' pods share, so the split follows ready pods; gateway-api: the
+        # stable pods only, and the HTTPRoute weighs this Service against the canary's.
+        selector = (
+            {**self.selector, routing.TRACK: routing.STABLE} if self._args.router == GATEWAY_API else self.selector
+        )
         return k8s.core.v1.Service(
             f"{self._name}-service",
             metadata=self._meta(self._name),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type=s.service_type,
-                selector=self.selector,
+                selector=selector,
                 ports=[
                     k8s.core.v1.ServicePortArgs(name="http", port=s.service_port, target_port="http", protocol="TCP")
                 ],
@@ -268,6 +316,10 @@ class ModelService(pulumi.ComponentResource):
             spec=specs.database_ingress(clients, db.pod_labels, db.operator_namespace),
             opts=self._opts(),
         )
+
+
+def _settings_hash(settings_data: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(settings_data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _load_balancer_address(status: Any) -> str:

@@ -54,6 +54,22 @@ class PodArgs:
     gpu: GpuScheduling | None
 
 
+def deployment_spec(pod: PodArgs, replicas: int) -> k8s.apps.v1.DeploymentSpecArgs:
+    """A rolling update that never drops below REPLICAS ready pods; POD's selector labels select them."""
+    return k8s.apps.v1.DeploymentSpecArgs(
+        replicas=replicas,
+        selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pod.selector_labels),
+        strategy=k8s.apps.v1.DeploymentStrategyArgs(
+            type="RollingUpdate",
+            rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+        ),
+        min_ready_seconds=5,
+        revision_history_limit=5,
+        progress_deadline_seconds=600,
+        template=pod_template(pod),
+    )
+
+
 def pod_template(args: PodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
     gpu = args.gpu
     return k8s.core.v1.PodTemplateSpecArgs(

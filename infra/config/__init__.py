@@ -1,6 +1,6 @@
 """Stack configuration, read once from Pulumi config into typed dataclasses, one module per domain.
 
-Each domain module (image, workload, autoscaling, database, retention, gpu, monitoring) holds its keys'
+Each domain module (image, workload, autoscaling, canary, database, retention, gpu, monitoring) holds its keys'
 dataclass, the reader that fills it and the checks on it, so a new stack key is one line in Pulumi.yaml and
 one change in its domain module. Shared machinery has its own module: `read` (the typed readers and the
 dotted-key workaround), `settings_bridge` (the service settings a stack may set, checked by service/settings.py).
@@ -12,6 +12,7 @@ Pulumi CLI merges them into the stack's config, and `infra.mocked_run` does the 
 """
 
 from infra.config.autoscaling import AutoscalingConfig
+from infra.config.canary import CanaryConfig
 from infra.config.database import BackupConfig, DatabaseConfig, RestoreConfig
 from infra.config.gpu import GpuConfig, GpuNodePoolArgs
 from infra.config.image import ImageConfig
@@ -28,6 +29,7 @@ __all__ = [
     "SHUTDOWN_GRACE_S",
     "AutoscalingConfig",
     "BackupConfig",
+    "CanaryConfig",
     "DatabaseConfig",
     "GpuConfig",
     "GpuNodePoolArgs",

@@ -23,6 +23,10 @@ ARTIFACT_DIR_KEY = contract.full_key(contract.ARTIFACT_DIR)  # relative to the r
 IMAGE_REF_KEY = contract.full_key(contract.IMAGE_DIGEST_REF)  # set: infra deploys this digest and builds nothing
 API_KEYS_KEY = contract.full_key(contract.API_KEYS)  # secret: set from the environment, never re-applied
 DEPLOY_KEYS = (MODEL_VERSION_KEY, ARTIFACT_DIR_KEY, IMAGE_REF_KEY)
+CANARY_MODEL_VERSION_KEY = contract.full_key(contract.CANARY_MODEL_VERSION)
+CANARY_ARTIFACT_DIR_KEY = contract.full_key(contract.CANARY_ARTIFACT_DIR)
+CANARY_IMAGE_REF_KEY = contract.full_key(contract.CANARY_IMAGE_DIGEST_REF)
+CANARY_WEIGHT_KEY = contract.full_key(contract.CANARY_WEIGHT)
 PROTECT_KEY = contract.full_key(contract.PROTECT)  # "true": infra Pulumi-protects the Namespace and Postgres Cluster
 
 OUTPUT_URL = contract.OUTPUT_URL
@@ -30,6 +34,9 @@ OUTPUT_MODEL_VERSION = contract.OUTPUT_MODEL_VERSION
 OUTPUT_IMAGE_REF = contract.OUTPUT_IMAGE_REF
 OUTPUT_EXTERNAL_ADDRESS = contract.OUTPUT_EXTERNAL_ADDRESS
 OUTPUT_NAMESPACE = contract.OUTPUT_NAMESPACE
+OUTPUT_CANARY_MODEL_VERSION = contract.OUTPUT_CANARY_MODEL_VERSION
+OUTPUT_CANARY_IMAGE_REF = contract.OUTPUT_CANARY_IMAGE_REF
+OUTPUT_CANARY_WEIGHT = contract.OUTPUT_CANARY_WEIGHT
 
 # Verdicts stages attach to an update after it ran (see Stack.annotate).
 SMOKE = "smoke"

@@ -1,8 +1,14 @@
-"""The local target: each stack is a background uvicorn + an embedded Postgres on this machine.
+"""The local target: each stack is HAProxy (its Service) in front of background uvicorns, and an embedded Postgres.
 
 State of stack S lives in `<state_dir>/stacks/S/`: `config.json` (like Pulumi.S.yaml),
 `history.json` (the `pulumi stack history --json` shape, newest first), `annotations.json`,
-`outputs.json`, `service.pid`, `service.log`, the Postgres data in `pg/` and the spool.
+`outputs.json`, `pods.json` (the service processes: track, version, port, pid), `service.log` and
+`canary.log`, HAProxy's `haproxy.cfg`, the Postgres data in `pg/` and each process's spool in `pods/<name>/`.
+
+A stack with `canary.weight` above 0 runs a canary process next to the stable one, serving the canary
+artifact and logging to the same Postgres; HAProxy's server weights split connections between them
+(pipelines/targets/local_lb.py). An update starts what is new, waits for it to be ready, puts it behind
+HAProxy, drains what it replaces and only then stops that: changing the set fails no request.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -25,8 +32,15 @@ from pipelines.settings import REPO_ROOT, PipelineSettings
 from pipelines.targets import local_process as proc
 from pipelines.targets.base import (
     ARTIFACT_DIR_KEY,
+    CANARY_ARTIFACT_DIR_KEY,
+    CANARY_IMAGE_REF_KEY,
+    CANARY_MODEL_VERSION_KEY,
+    CANARY_WEIGHT_KEY,
     IMAGE_REF_KEY,
     MODEL_VERSION_KEY,
+    OUTPUT_CANARY_IMAGE_REF,
+    OUTPUT_CANARY_MODEL_VERSION,
+    OUTPUT_CANARY_WEIGHT,
     OUTPUT_EXTERNAL_ADDRESS,
     OUTPUT_IMAGE_REF,
     OUTPUT_MODEL_VERSION,
@@ -38,8 +52,11 @@ from pipelines.targets.base import (
     update_from_json,
     update_to_json,
 )
+from pipelines.targets.local_lb import LoadBalancer, Server
 
 log = logging.getLogger(__name__)
+STABLE, CANARY = "stable", "canary"  # the pods' track label in the cluster (infra/components/routing.py)
+LOGS = {STABLE: "service.log", CANARY: "canary.log"}
 
 
 def local_port(stack: str, overrides: Mapping[str, int]) -> int:
@@ -132,20 +149,29 @@ class LocalStack:
 
     # -- local specifics --------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop the stack's service, if it runs."""
+        """Stop the stack's HAProxy and service processes, if they run."""
+        self._lb().stop()
+        for pod in self._pods():
+            proc.stop(pod["pid"], self.settings.stop_timeout_s)
+        self._write("pods.json", [])
+        self._stop_single_process()
+
+    def _stop_single_process(self) -> None:
+        # A stack deployed before HAProxy fronted it: one uvicorn on the stack's own port.
         pid_file = self.root / "service.pid"
         if pid_file.exists():
             proc.stop(int(pid_file.read_text()), self.settings.stop_timeout_s)
             pid_file.unlink()
 
     def _deploy(self, config: Mapping[str, str], say: OnOutput) -> dict[str, int]:
-        configured = config.get(ARTIFACT_DIR_KEY)
-        artifact = str(REPO_ROOT / configured) if configured else ""  # an absolute value stays as it is
-        if not configured or not (Path(artifact) / "manifest.json").is_file():
-            raise UpdateFailedError(f"config {ARTIFACT_DIR_KEY}={configured!r} is not an artifact folder")
-        was_running = (self.root / "service.pid").exists()
-        self.stop()
-        if proc.port_in_use(self.port):
+        wanted = {STABLE: (self._artifact(config, ARTIFACT_DIR_KEY), config.get(MODEL_VERSION_KEY, ""))}
+        weight = canary_weight(config)
+        if weight:
+            wanted[CANARY] = (self._artifact(config, CANARY_ARTIFACT_DIR_KEY), config.get(CANARY_MODEL_VERSION_KEY, ""))
+        lb = self._lb()
+        pods = [p for p in self._pods() if proc.is_alive(p["pid"])]
+        self._stop_single_process()
+        if lb.pid() is None and proc.port_in_use(self.port):
             raise UpdateFailedError(
                 f"port {self.port} is taken by a process this stack did not start; stop it or map "
                 f"{self.name} to another port with MODELSHIP_PIPELINE_LOCAL_PORTS"
@@ -155,17 +181,56 @@ class LocalStack:
             database_url = self._postgres().start()
         except RuntimeError as exc:  # EmbeddedPostgresError: initdb/pg_ctl failed, the log tail says why
             raise UpdateFailedError(f"the embedded Postgres did not start: {exc}") from exc
-        say(f"starting the service with {config.get(MODEL_VERSION_KEY)} on {self.url}")
-        log_file = self.root / "service.log"
-        env = {"MODELSHIP_MODEL_DIR": artifact, "DATABASE_URL": database_url, "MODELSHIP_DATA_DIR": str(self.root)}
-        pid = proc.start(self.port, env, log_file, cwd=REPO_ROOT)
-        (self.root / "service.pid").write_text(str(pid))
+        kept = [p for p in pods if p["track"] in wanted and p["artifact"] == wanted[p["track"]][0]]
+        old = [p for p in pods if p not in kept]
+        new = [
+            self._start_pod(track, artifact, version, database_url, say)
+            for track, (artifact, version) in wanted.items()
+            if not any(p["track"] == track for p in kept)
+        ]
+        serving = kept + new
+        weights = {STABLE: 100 - weight, CANARY: weight}  # percent-pods: see docs/local-development.md
+        lb.apply([*_servers(serving, weights), *_servers(old, {STABLE: 100 - weight, CANARY: 0})])
+        lb.wait_up([p["name"] for p in serving], self.settings.ready_timeout_s)
+        self._write("pods.json", serving)
+        if old:
+            say(f"draining {', '.join(p['name'] for p in old)}")
+            lb.drain([p["name"] for p in old], self.settings.stop_timeout_s)
+            lb.apply(_servers(serving, weights))
+            for pod in old:
+                proc.stop(pod["pid"], self.settings.stop_timeout_s)
+        changes = {"create": len(new), "delete": len(old), "same": len(kept)}
+        return {kind: n for kind, n in changes.items() if n}
+
+    def _artifact(self, config: Mapping[str, str], key: str) -> str:
+        configured = config.get(key)
+        artifact = str(REPO_ROOT / configured) if configured else ""  # an absolute value stays as it is
+        if not configured or not (Path(artifact) / "manifest.json").is_file():
+            raise UpdateFailedError(f"config {key}={configured!r} is not an artifact folder")
+        return artifact
+
+    def _start_pod(self, track: str, artifact: str, version: str, database_url: str, say: OnOutput) -> dict[str, Any]:
+        """One service process of TRACK on a free port, ready; stopped again if it does not get ready."""
+        port = _free_port()
+        name = f"{track}-{port}"
+        say(f"starting the {track} service with {version} on :{port}")
+        data_dir = self.root / "pods" / name  # a pod's own spool, as its emptyDir is in the cluster
+        data_dir.mkdir(parents=True, exist_ok=True)
+        env = {"MODELSHIP_MODEL_DIR": artifact, "DATABASE_URL": database_url, "MODELSHIP_DATA_DIR": str(data_dir)}
+        log_file = self.root / LOGS[track]
+        pid = proc.start(port, env, log_file, cwd=REPO_ROOT)
         try:
-            proc.wait_ready(self.url, pid, self.settings.ready_timeout_s, log_file)
+            proc.wait_ready(f"http://127.0.0.1:{port}", pid, self.settings.ready_timeout_s, log_file)
         except UpdateFailedError:
-            self.stop()
+            proc.stop(pid, self.settings.stop_timeout_s)
             raise
-        return {"replace": 1} if was_running else {"create": 1}
+        return {"name": name, "track": track, "version": version, "artifact": artifact, "port": port, "pid": pid}
+
+    def _pods(self) -> list[dict[str, Any]]:
+        return list(_read_json(self.root / "pods.json", []))
+
+    def _lb(self) -> LoadBalancer:
+        return LoadBalancer(self.root, self.port)
 
     def _postgres(self) -> Any:
         from pipelines.devtools.embedded_pg import EmbeddedPostgres  # pgserver: a dev dependency
@@ -173,13 +238,18 @@ class LocalStack:
         return EmbeddedPostgres(self.root / "pg")
 
     def _outputs_for(self, config: Mapping[str, str]) -> dict[str, Any]:
-        return {
+        outputs: dict[str, Any] = {
             OUTPUT_URL: self.url,
             OUTPUT_EXTERNAL_ADDRESS: f"127.0.0.1:{self.port}",
             OUTPUT_MODEL_VERSION: config.get(MODEL_VERSION_KEY),
             OUTPUT_IMAGE_REF: config.get(IMAGE_REF_KEY),
             OUTPUT_NAMESPACE: f"local-{self.name}",
         }
+        if weight := canary_weight(config):  # exported only while a canary runs, as infra does
+            outputs[OUTPUT_CANARY_MODEL_VERSION] = config.get(CANARY_MODEL_VERSION_KEY)
+            outputs[OUTPUT_CANARY_IMAGE_REF] = config.get(CANARY_IMAGE_REF_KEY)
+            outputs[OUTPUT_CANARY_WEIGHT] = float(weight)
+        return outputs
 
     def _record(
         self, start: datetime, result: str, message: str, config: Mapping[str, str], changes: Mapping[str, int]
@@ -222,6 +292,29 @@ class LocalStack:
             yield
         finally:
             os.close(fd)
+
+
+def canary_weight(config: Mapping[str, str]) -> int:
+    """canary.weight as a percent (0 when unset); UpdateFailedError when it is not one."""
+    text = config.get(CANARY_WEIGHT_KEY, "0")
+    try:
+        weight = int(text)
+    except ValueError:
+        raise UpdateFailedError(f"config {CANARY_WEIGHT_KEY}={text!r} is not a whole percent") from None
+    if not 0 <= weight <= 100:
+        raise UpdateFailedError(f"config {CANARY_WEIGHT_KEY}={weight} is outside 0..100")
+    return weight
+
+
+def _servers(pods: list[dict[str, Any]], weights: Mapping[str, int]) -> list[Server]:
+    return [Server(p["name"], p["port"], weights[p["track"]]) for p in pods]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 class LocalTarget:

@@ -1,8 +1,10 @@
-"""Validate rendered custom resources against the real CRDs of the pinned operator and plugin versions.
+"""Validate rendered custom resources against the real CRDs of the pinned operator, plugin and Gateway API versions.
 
 The CRD files in infra/schemas/ are copied unchanged from the projects' repositories (their file names carry
-the version; infra/components/database.py pins the same versions). A CRD's `openAPIV3Schema` is OpenAPI 3.0's
-dialect of JSON Schema, read here with jsonschema's Draft 7 rules after four translations of what the API
+the version; infra/components/database.py and infra/components/routing.py pin the same versions). A CRD
+that serves several versions (HTTPRoute: v1 and v1beta1) is read at the version the manifest's apiVersion
+names. A CRD's `openAPIV3Schema` is OpenAPI 3.0's dialect of JSON Schema, read here with jsonschema's Draft 7
+rules after four translations of what the API
 server does with the `x-kubernetes-*` extensions and `nullable`:
 
 - unknown fields are rejected (`additionalProperties: false` on every object that lists its properties),
@@ -32,7 +34,9 @@ import yaml
 from celpy.adapter import json_to_cel
 from celpy.celtypes import BoolType
 
-from infra.components.database import CRD_FILES
+from infra.components import database, routing
+
+CRD_FILES = {**database.CRD_FILES, **routing.CRD_FILES}
 
 _DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _METADATA = {
@@ -49,10 +53,10 @@ _METADATA = {
 _CEL = celpy.Environment()
 
 
-def crd_schema(path: Path) -> dict[str, Any]:
-    """The JSON Schema of the one served version in a CRD file, with apiVersion and kind pinned."""
+def crd_schema(path: Path, name: str | None = None) -> dict[str, Any]:
+    """The JSON Schema of a served version (NAME, else the only one) of a CRD file, apiVersion and kind pinned."""
     crd = yaml.load(path.read_text(), Loader=yaml.CSafeLoader)
-    (version,) = [v for v in crd["spec"]["versions"] if v["served"]]
+    (version,) = [v for v in crd["spec"]["versions"] if v["served"] and name in (None, v["name"])]
     schema: dict[str, Any] = _translate(copy.deepcopy(version["schema"]["openAPIV3Schema"]))
     group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
     schema["properties"]["apiVersion"] = {"const": f"{group}/{version['name']}"}
@@ -92,7 +96,7 @@ _Validator = jsonschema.validators.extend(jsonschema.Draft7Validator, {"x-kubern
 @cache
 def validator(api_version: str, kind: str) -> jsonschema.protocols.Validator:
     """The validator of one custom resource kind (see CRD_FILES for what exists)."""
-    schema = crd_schema(CRD_FILES[(api_version, kind)])
+    schema = crd_schema(CRD_FILES[(api_version, kind)], api_version.rsplit("/", 1)[-1])
     _Validator.check_schema(schema)
     found: jsonschema.protocols.Validator = _Validator(schema)
     return found

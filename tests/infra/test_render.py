@@ -17,11 +17,12 @@ import pytest
 import yaml
 
 from infra import mocked_run, render
-from infra.components import backup
-from infra.components.database import CNPG_API_VERSION, CNPG_OPERATOR_VERSION, CRD_FILES
+from infra.components import backup, routing
+from infra.components.database import CNPG_API_VERSION, CNPG_OPERATOR_VERSION
 from infra.components.monitoring import API_VERSION as PROMETHEUS_OPERATOR_API
 from infra.mocked_run import ProgramRun
 from tests.infra import crds
+from tests.infra.crds import CRD_FILES
 from tests.infra.support import BACKUPS_ON, LEAK_MARKER, MOCK_PASSWORD_PREFIX, RESTORE, STACKS, run_stack
 from tests.monitoring import crds as prometheus_operator_crds
 
@@ -149,6 +150,8 @@ def test_the_crds_are_the_pinned_versions_copied_unchanged() -> None:
     assert CRD_FILES[(backup.OBJECT_STORE_API_VERSION, "ObjectStore")].name.startswith(
         f"plugin-barman-cloud-{backup.PLUGIN_VERSION}-"
     )
+    route = CRD_FILES[(routing.HTTPROUTE_API_VERSION, "HTTPRoute")]
+    assert route.name.startswith(f"gateway-api-{routing.GATEWAY_API_VERSION.lstrip('v')}-")
     sources = yaml.safe_load((CRD_FILES[(CNPG_API_VERSION, "Cluster")].parent / "SOURCES.yaml").read_text())["files"]
     assert set(sources) == {path.name for path in CRD_FILES.values()}
     for path in CRD_FILES.values():

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 
 from infra import contract
 from pipelines import commands
@@ -30,8 +29,7 @@ from pipelines.targets.base import (
 
 # The canary driver's heartbeat: an annotation of the update it drives, an ISO-8601 UTC time as the last word
 # of its value (e.g. "pid 4242 on runner-1 2025-01-01T12:00:00Z"). Older than this, the driver is gone.
-DRIVER_ANNOTATION = "canary.driver"
-DRIVER_STALE_S = 120.0
+DRIVER_ANNOTATION = "canary.driver"  # pipelines/canary_state.py DRIVER, which writes it
 
 
 @dataclass(frozen=True)
@@ -81,13 +79,12 @@ class StatusResult:
         return "\n".join(lines + ([self.notice] if self.notice else []))
 
 
-def status(target: Target, stack: str, now: datetime | None = None) -> StatusResult:
+def status(target: Target, stack: str) -> StatusResult:
     """What STACK runs now, from its config, outputs and history.
 
     Args:
         target: where the stack lives.
         stack: the stack name.
-        now: the time a driver's heartbeat is compared with (tests pass their own).
 
     Returns:
         StatusResult; `text()` is what the command prints, `--json` prints it as JSON.
@@ -95,7 +92,7 @@ def status(target: Target, stack: str, now: datetime | None = None) -> StatusRes
     selected = target.select(stack)
     outputs = selected.outputs()
     last = current_update(selected.history())
-    canary = _canary(selected, last.annotations if last else {}, now or datetime.now(UTC))
+    canary = _canary(selected)
     notice = None
     if canary is not None and not canary.driven:
         notice = (
@@ -123,28 +120,21 @@ def _number(stack: Stack, key: str) -> float:
         return 0.0
 
 
-def _canary(stack: Stack, annotations: Mapping[str, str], now: datetime) -> CanaryStatus | None:
+def _canary(stack: Stack) -> CanaryStatus | None:
     weight = int(_number(stack, contract.CANARY_WEIGHT))
     if weight <= 0:
         return None
-    beat = _heartbeat(annotations.get(DRIVER_ANNOTATION, ""))
+    from pipelines.canary_policy import load_policy
+    from pipelines.canary_state import read_state
+
+    # The driver's own rule for a live heartbeat (pipelines/canary_state.py), so status and the driver agree.
+    tended = read_state(stack, load_policy().steps.heartbeat_stale_seconds).alive
     return CanaryStatus(
         model_version=stack.get_config(contract.full_key(contract.CANARY_MODEL_VERSION)) or "?",
         weight=weight,
         router=stack.get_config(contract.full_key(contract.CANARY_ROUTER)) or "pods",
-        driven=beat is not None and (now - beat).total_seconds() < DRIVER_STALE_S,
+        driven=tended,
     )
-
-
-def _heartbeat(value: str) -> datetime | None:
-    words = value.split()
-    if not words:
-        return None
-    try:
-        moment = datetime.fromisoformat(words[-1].replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _shadow(stack: Stack) -> ShadowStatus | None:

@@ -13,6 +13,7 @@ from pulumi import automation as auto
 
 from infra import contract
 from pipelines import cli
+from pipelines.canary_state import heartbeat
 from pipelines.settings import PipelineSettings, get_settings
 from pipelines.status import DRIVER_ANNOTATION, status
 from pipelines.targets.base import IMAGE_REF_KEY, MODEL_VERSION_KEY, Target
@@ -70,10 +71,11 @@ def test_a_fresh_driver_heartbeat_means_the_canary_is_tended(fake_target: FakeTa
     stack = fake_target.select("prod", create=True)
     stack.set_config({MODEL_VERSION_KEY: "house-price-111111111111", **CANARY})
     stack.up("canary at 10%")
-    beat = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-    stack.annotate(1, DRIVER_ANNOTATION, f"pid 4242 on runner-1 {beat.isoformat().replace('+00:00', 'Z')}")
-    assert status(as_target(fake_target), "prod", now=beat + timedelta(seconds=30)).notice is None
-    stale = status(as_target(fake_target), "prod", now=beat + timedelta(minutes=10))
+    stack.annotate(1, DRIVER_ANNOTATION, heartbeat())  # this process: alive, and fresh
+    assert status(as_target(fake_target), "prod").notice is None
+    old = json.loads(heartbeat()) | {"time": (datetime.now(UTC) - timedelta(minutes=10)).isoformat()}
+    stack.annotate(1, DRIVER_ANNOTATION, json.dumps(old))
+    stale = status(as_target(fake_target), "prod")
     assert stale.canary is not None and not stale.canary.driven and stale.notice
     assert DRIVER_ANNOTATION not in (stale.last_update.verdicts if stale.last_update else {})
 

@@ -229,6 +229,13 @@ class LocalStack:
     def _pods(self) -> list[dict[str, Any]]:
         return list(_read_json(self.root / "pods.json", []))
 
+    def arm_metrics_urls(self) -> dict[str, list[str]]:
+        """Each track's processes' /metrics (stable, canary), where the canary driver counts each arm's 5xx."""
+        arms: dict[str, list[str]] = {"stable": [], "canary": []}
+        for pod in self._pods():
+            arms.setdefault(pod["track"], []).append(f"http://127.0.0.1:{pod['port']}/metrics")
+        return arms
+
     def _lb(self) -> LoadBalancer:
         return LoadBalancer(self.root, self.port)
 

@@ -6,7 +6,7 @@ Only live traffic counts (`source = 'live'`): smoke, load-check and shadow reque
 selects predictions by when they were made, so a late label still counts for the traffic it judges.
 
 Regression: rmse, mae (and r2, from two labels on); classification: accuracy, f1_macro and log_loss, each as
-scikit-learn computes it (`tests/service/test_quality.py` compares them).
+scikit-learn computes it (`tests/pipelines/test_quality.py` compares them).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pipelines import commands, logdb
 from pipelines.errors import ConfigError, UnknownVersionError
 from pipelines.report import render_table
 from pipelines.settings import PipelineSettings
-from service.quality import NEWEST_LIVE_VERSION, PAIRS, is_degraded, live_metrics, pair_of
+from service.quality import NEWEST_LIVE_VERSION, PAIRS, is_degraded, live_metrics, pair_of, worse_by
 from service.sources import LIVE
 
 
@@ -35,18 +35,26 @@ class QualityResult:
     window: str
     tolerance: float
     min_labels: int
+    higher_is_better: bool  # of the primary metric
 
     def summary(self) -> str:
         rows = [[f"{name}{' *' if name == self.metric else ''}", _fmt(value), _fmt(self.held_out.get(name))]
                 for name, value in self.live.items()]  # fmt: skip
         head = f"quality of {self.model_version} over the last {self.window}: {self.labels} labelled live instances"
-        verdict = f"degraded={str(self.degraded).lower()}  ({self.metric}; tolerance {self.tolerance:g}, " \
-                  f"judged from {self.min_labels} labels)"  # fmt: skip
-        return "\n".join([head, render_table(["metric", "live", "held-out"], rows), verdict])
+        return "\n".join([head, render_table(["metric", "live", "held-out"], rows), self._verdict()])
+
+    def _verdict(self) -> str:
+        state = f"degraded={str(self.degraded).lower()}"
+        live, held = self.live.get(self.metric), self.held_out.get(self.metric)
+        if self.labels < self.min_labels or live is None or held is None:
+            return f"{state}  (too few labels to judge: {self.labels} of the {self.min_labels} needed)"
+        worse = worse_by(live, held, self.higher_is_better)
+        return f"{state}  ({self.metric} {abs(worse):.1%} {'worse' if worse > 0 else 'better'} than held-out; " \
+               f"tolerance {self.tolerance:.0%})"  # fmt: skip
 
 
 def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4g}"
+    return "-" if value is None else f"{value:.6g}"
 
 
 def quality(
@@ -72,7 +80,7 @@ def quality(
     degraded = is_degraded(live.get(primary.name), manifest.metrics.get(primary.name), primary.higher_is_better,
                            len(pairs), tolerance, min_labels)  # fmt: skip
     return QualityResult(manifest.version, len(pairs), primary.name, live, dict(manifest.metrics), degraded,
-                         window_text or str(window), tolerance, min_labels)  # fmt: skip
+                         window_text or str(window), tolerance, min_labels, primary.higher_is_better)  # fmt: skip
 
 
 def pick_version(conn: psycopg.Connection[Any], asked: str | None) -> str:

@@ -25,6 +25,7 @@ from service.core import Serving
 from service.docs_ui import install_offline_docs
 from service.errors import ServiceError, detail
 from service.fastpath import FastPaths, ServingApp, internal_error
+from service.feedback import request_body as feedback_body
 from service.feedback import router as feedback_router
 from service.middleware import RequestContext, RequestObserver
 from service.model_runner import ModelRunner
@@ -251,6 +252,9 @@ def _openapi(app: FastAPI, state: AppState) -> dict[str, Any]:
             }
         },
     }
+    if state.predictor is not None:
+        manifest = state.predictor.manifest
+        schema["paths"]["/feedback"]["post"]["requestBody"] = feedback_body(manifest.task, manifest.classes)
     v1_body = schema["paths"][V1_PREDICT]["post"]["requestBody"]["content"]["application/json"]
     v1_body["schema"] = v1_request_schema(features, state.settings.range_policy == "reject", state.settings.max_batch)
     if not state.auth.enabled:

@@ -57,6 +57,19 @@ class FeedbackResult(BaseModel):
     message: str | None = None
 
 
+def request_body(task: str, classes: tuple[str, ...] | None) -> dict[str, Any]:
+    """OpenAPI's requestBody for the served model (`service.app._openapi`): its label type, its class names."""
+    label = {"type": "number"} if task == "regression" else {"type": "string", "enum": list(classes or ())}
+    fields = {"request_id": {"type": "string", "minLength": 1, "maxLength": 200},
+              "index": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "label": label}  # fmt: skip
+    one = {"type": "object", "title": "Label", "required": ["request_id", "label"], "additionalProperties": False,
+           "properties": fields}  # fmt: skip
+    items = {"type": "array", "items": one, "minItems": 1, "maxItems": MAX_LABELS}
+    many = {"type": "object", "title": "Labels", "required": ["labels"], "additionalProperties": False,
+            "properties": {"labels": items}}  # fmt: skip
+    return {"required": True, "content": {"application/json": {"schema": {"anyOf": [one, many]}}}}
+
+
 def _responses() -> dict[int | str, dict[str, Any]]:
     text = {
         202: "Postgres is down: the labels are spooled (durable) and checked at replay",

@@ -67,7 +67,7 @@ def driver_from_args(args: argparse.Namespace, settings: PipelineSettings, stack
         stack,
         target,
         policy_from_args(args),
-        logdb.database_url(stack, args.database_url),
+        logdb.stack_database_url(stack, args.database_url),
         error_source(args, stack),
         metrics,
         commands.stream,

@@ -36,6 +36,7 @@ STAGES: dict[str, str] = {
     "history": "show a stack's updates",
     "loadcheck": "run the Locust SLO check against a service",
     "promote": "deploy the verified digest+artifact of one stack to another",
+    "quality": "live metrics from labelled predictions beside held-out",
     "release": "train, gate, deploy, smoke, load-check; roll back on failure",
     "rollback": "return a stack to an earlier good update",
     "smoke": "smoke-test a running service",

@@ -16,7 +16,6 @@ from typing import Any
 
 from model.keyvalue import parse_pairs
 from pipelines.errors import ConfigError
-from pipelines.logdb import database_option
 from pipelines.report import git_head, write_record
 from pipelines.settings import PipelineSettings
 from pipelines.targets import TARGETS, Stack, get_target
@@ -93,6 +92,8 @@ def canary_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stable-metrics", action="append", default=[], metavar="URL", help="a stable /metrics")
     parser.add_argument("--canary-metrics", action="append", default=[], metavar="URL", help="a canary /metrics")
     parser.add_argument("--metrics-file", type=Path, help="Prometheus textfile (default reports/canary/<stack>.prom)")
+    from pipelines.logdb import database_option  # logdb uses these options too: imported when needed
+
     database_option(parser)
 
 

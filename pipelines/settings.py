@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from model.recipes import DEFAULT_RECIPE
 from service.run import SHUTDOWN_GRACE_S
+from service.settings import Settings as ServiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,17 @@ class PipelineSettings(BaseSettings):
     gate_floors: dict[str, float] = Field(
         default_factory=lambda: {"r2": 0.8, "accuracy": 0.85, "f1_macro": 0.85},
         description="absolute worst acceptable value per metric (a ceiling for lower-is-better metrics)",
+    )
+    # `python -m pipelines quality` judges as the service's exported figure does: its defaults (service/settings.py).
+    quality_tolerance: float = Field(
+        default=ServiceSettings.model_fields["quality_tolerance"].default,
+        ge=0.0,
+        description="`quality` is degraded when live is worse than held-out by more than this (relative; 0.1 = 10%)",
+    )
+    quality_min_labels: int = Field(
+        default=ServiceSettings.model_fields["quality_min_labels"].default,
+        ge=1,
+        description="`quality` is never degraded on fewer labels than this",
     )
     serving_sklearn: str | None = Field(
         default=None, description="scikit-learn version of the serving image; default: the pyproject pin"

@@ -26,11 +26,14 @@ from service.docs_ui import install_offline_docs
 from service.drift import LiveDrift
 from service.errors import ServiceError, detail
 from service.fastpath import FastPaths, ServingApp, internal_error
+from service.feedback import request_body as feedback_body
+from service.feedback import router as feedback_router
 from service.middleware import RequestContext, RequestObserver
 from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics, configure_logging
 from service.prediction_log import PredictionLog
 from service.protocols import V1_PREDICT
+from service.quality_task import LiveQuality, QualityCollector
 from service.routes import router
 from service.schemas import instance_schema, v1_request_schema
 from service.settings import Settings
@@ -61,7 +64,9 @@ def create_app(settings: Settings | None = None, fast_paths: bool = True) -> Fas
         redoc_url=None,
     )
     app.state.modelship = state
+    state.metrics.registry.register(QualityCollector(lambda: state.quality))
     app.include_router(router)
+    app.include_router(feedback_router)  # labels for logged predictions
     app.include_router(v1_router)  # KServe v1, as sklearnserver answers it
     app.include_router(v2_router)  # Open Inference Protocol v2
     install_offline_docs(app)
@@ -111,6 +116,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state.open(Serving(predictor, validator, log, drift))
     _settle_heap()
     flusher = asyncio.create_task(_flush_access_log(state.access_log)) if state.access_log else None
+    state.quality = LiveQuality(log, predictor.manifest, settings)
+    quality = asyncio.create_task(state.quality.run_forever(), name="live-quality")
     logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
                 predictor.engine_name)  # fmt: skip
     drift.announce()
@@ -118,6 +125,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         logger.info("shutting down: flushing the prediction log")
+        quality.cancel()
         await log.close(settings.shutdown_grace_s)
         if flusher is not None:
             flusher.cancel()
@@ -248,6 +256,9 @@ def _openapi(app: FastAPI, state: AppState) -> dict[str, Any]:
             }
         },
     }
+    if state.predictor is not None:
+        manifest = state.predictor.manifest
+        schema["paths"]["/feedback"]["post"]["requestBody"] = feedback_body(manifest.task, manifest.classes)
     v1_body = schema["paths"][V1_PREDICT]["post"]["requestBody"]["content"]["application/json"]
     v1_body["schema"] = v1_request_schema(features, state.settings.range_policy == "reject", state.settings.max_batch)
     if not state.auth.enabled:

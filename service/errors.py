@@ -69,6 +69,18 @@ class InvalidInput(ServiceError):
     status, code = 422, "validation_error"
 
 
+class UnknownRequest(ServiceError):
+    """POST /feedback labels a request_id the log does not hold."""
+
+    status, code = 404, "unknown_request_id"
+
+
+class LabelConflict(ServiceError):
+    """POST /feedback gives a label other than the one stored for that instance."""
+
+    status, code = 409, "label_conflict"
+
+
 class LogUnavailable(ServiceError):
     """The prediction cannot be made durable, so it is not acknowledged."""
 

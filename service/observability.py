@@ -134,6 +134,7 @@ class _LogCollector(Collector):
         "committed_records": "Records committed directly to Postgres",
         "spooled_records": "Records written to the local spool",
         "replayed_records": "Spooled records replayed into Postgres",
+        "rejected_labels": "Labels dropped by the commit's checks (spooled while Postgres was down, checked at replay)",
         "spool_damaged_bytes": "Bytes of damaged spool tails set aside",
         "model_calls": "Calls of the model (micro-batches)",
     }

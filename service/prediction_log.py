@@ -8,6 +8,10 @@ round trip, idempotent by request_id), so a burst of requests shares one commit.
 The log is in one of three modes (`Mode`): DIRECT, records go straight to Postgres; SPOOLING, Postgres
 is unreachable and records go to the spool; DRAINING, Postgres answers again and the spool is being
 replayed into it, while new records still go to the spool behind the old ones, until it is empty.
+
+Labels (POST /feedback, `service.labels.LabelRecord`) take the same path: queued with the predictions, written in
+the same group commit (a second INSERT in the same transaction, only when the group holds labels, so a group of
+predictions costs what it did), spooled while Postgres is down, and replayed after the predictions of their chunk.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -28,6 +32,7 @@ import psycopg_pool
 from service import db
 from service.db import LogRecord
 from service.errors import DatabaseUnavailable, LogUnavailable
+from service.labels import LabelRecord, insert_labels
 from service.spool import Spool
 
 logger = logging.getLogger("modelship.prediction_log")
@@ -45,7 +50,7 @@ class Mode(Enum):
 class Pending:
     """A record waiting for its group commit, and the request waiting for it to be durable."""
 
-    record: LogRecord
+    record: LogRecord | LabelRecord
     durable: asyncio.Future[None]
     since: float  # time.monotonic() when it was queued
 
@@ -74,7 +79,7 @@ class PredictionLog:
         self.pool = psycopg_pool.AsyncConnectionPool(
             conninfo,
             min_size=1,
-            max_size=writers + 2,  # the writers, recovery, and reads of /predictions
+            max_size=writers + 3,  # the writers, recovery, reads (/predictions, /feedback), the live-quality task
             open=False,
             timeout=connect_timeout_s,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(connect_timeout_s))},
@@ -96,6 +101,7 @@ class PredictionLog:
         self.spooled_records = 0
         self.replayed_records = 0
         self.committed_records = 0
+        self.rejected_labels = 0  # labels the commit dropped (service.labels): spooled ones that fail at replay
 
     @property
     def db_ok(self) -> bool:
@@ -142,7 +148,7 @@ class PredictionLog:
             return False
         return self.db_ok or self._spool_bytes < self.spool_max_bytes
 
-    async def record(self, row: LogRecord, timeout: float) -> None:
+    async def record(self, row: LogRecord | LabelRecord, timeout: float) -> None:
         """Return once `row` is durable; raise LogUnavailable when it cannot be kept."""
         if not self.accepting:
             raise LogUnavailable(self.unavailable_reason())
@@ -165,6 +171,12 @@ class PredictionLog:
         return "the prediction log writer is not running"
 
     # -- reading it back ---------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def reading(self, timeout: float = 2) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection for a read (POST /feedback's checks, the live-quality task); DB_ERRORS when down."""
+        async with self.pool.connection(timeout=timeout) as conn:
+            yield conn
+
     async def recent(self, limit: int, before: int | None, source: str | None = None) -> list[dict[str, Any]]:
         """A page of logged predictions, newest first (GET /predictions); a 503 while Postgres is unreachable."""
         try:
@@ -239,19 +251,28 @@ class PredictionLog:
             return
         _resolve(batch)
 
-    async def _to_spool(self, rows: list[LogRecord]) -> None:
+    async def _to_spool(self, rows: list[LogRecord | LabelRecord]) -> None:
         if self._spool_bytes >= self.spool_max_bytes:
             raise LogUnavailable("Postgres is unreachable and the local spool is full")
         async with self._spool_lock:
-            written = await asyncio.to_thread(self.spool.append, [row.as_row() for row in rows])
+            frames = [row.as_row() if isinstance(row, LogRecord) else row.as_frame() for row in rows]
+            written = await asyncio.to_thread(self.spool.append, frames)
         if self._spool_since is None:
             self._spool_since = time.time()
         self._spool_bytes += written
         self.spooled_records += len(rows)
 
-    async def _insert(self, rows: list[LogRecord]) -> None:
+    async def _insert(self, rows: list[LogRecord | LabelRecord]) -> None:
+        labels = [row for row in rows if type(row) is LabelRecord]
         async with self.pool.connection() as conn:
-            await db.insert(conn, rows)
+            if not labels:  # predictions only: one INSERT, autocommit, as before labels existed
+                await db.insert(conn, rows)  # type: ignore[arg-type]
+                return
+            predictions = [row for row in rows if type(row) is LogRecord]
+            async with conn.transaction():  # predictions first: a label may be for a prediction of this group
+                if predictions:
+                    await db.insert(conn, predictions)
+                self.rejected_labels += await insert_labels(conn, labels)
 
     def _mark_down(self, exc: BaseException) -> None:
         self.write_errors += 1
@@ -294,11 +315,16 @@ class PredictionLog:
         for path in paths:
             contents = await asyncio.to_thread(self.spool.read, path)
             for start in range(0, len(contents.records), REPLAY_CHUNK):
-                chunk = [LogRecord.from_row(row) for row in contents.records[start : start + REPLAY_CHUNK]]
+                chunk = [_from_frame(row) for row in contents.records[start : start + REPLAY_CHUNK]]
                 await asyncio.wait_for(self._insert(chunk), self.write_timeout_s * 5)
             await asyncio.to_thread(self.spool.discard, contents)
             self.replayed_records += len(contents.records)
             logger.info("replayed %d spooled predictions from %s", len(contents.records), path.name)
+
+
+def _from_frame(frame: list[Any] | dict[str, Any]) -> LogRecord | LabelRecord:
+    """A spooled record: a prediction is a positional list (any release's), a label an object."""
+    return LabelRecord.from_frame(frame) if isinstance(frame, dict) else LogRecord.from_row(frame)
 
 
 def _expire(future: asyncio.Future[None], timeout: float) -> None:

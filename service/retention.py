@@ -24,11 +24,16 @@ from typing import Any
 
 import psycopg
 
+# A prediction's labels (POST /feedback) go with it, in the same statement: nothing else deletes them.
 DELETE_BATCH = """
 WITH doomed AS (
     SELECT id FROM predictions WHERE created_at < %s ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM predictions p USING doomed WHERE p.id = doomed.id RETURNING p.request_id
+), unlabelled AS (
+    DELETE FROM labels l USING gone WHERE l.request_id = gone.request_id
 )
-DELETE FROM predictions p USING doomed WHERE p.id = doomed.id
+SELECT count(*) FROM gone
 """
 
 
@@ -63,7 +68,8 @@ def purge(database_url: str, older_than_days: float, batch: int = 5000, pause_s:
     with psycopg.connect(database_url, autocommit=True) as conn:
         while True:
             began = time.perf_counter()
-            count = conn.execute(DELETE_BATCH, (cutoff, batch)).rowcount
+            row = conn.execute(DELETE_BATCH, (cutoff, batch)).fetchone()
+            count = row[0] if row else 0
             longest = max(longest, time.perf_counter() - began)
             if count <= 0:
                 break

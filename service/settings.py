@@ -76,6 +76,18 @@ class Settings(BaseSettings):
         ),
     )
     log_level: str = Field("INFO", description="level of the JSON logs on stderr", json_schema_extra=STACK)
+    # Live quality (service/quality.py): the task that exports modelship_live_quality. The alert
+    # ModelshipLiveQualityDegraded and `python -m pipelines quality` read these defaults: not stack settings.
+    quality_interval_s: float = Field(60.0, gt=0, description="how often live quality is recomputed from the log")
+    quality_window_s: float = Field(
+        3600.0, gt=0, description="live quality covers the live predictions of this many seconds (labelled ones)"
+    )
+    quality_tolerance: float = Field(
+        0.1, ge=0, description="degraded: the primary metric is worse than held-out by more than this (relative)"
+    )
+    quality_min_labels: int = Field(
+        100, ge=1, description="fewer labels than this in the window never count as degraded"
+    )
 
     @field_validator("log_level")
     @classmethod

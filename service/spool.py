@@ -29,7 +29,7 @@ SUFFIX = ".spool"
 @dataclass
 class SegmentContents:
     path: Path
-    records: list[list[Any]]
+    records: list[Any]
     damaged_bytes: int
 
 
@@ -44,7 +44,7 @@ class Spool:
         self.damaged_bytes_total = 0
 
     # -- writing (called from a worker thread; one writer at a time) ---------------------
-    def append(self, records: list[list[Any]]) -> int:
+    def append(self, records: list[Any]) -> int:
         """Append one frame and fsync it. Returns the bytes written."""
         payload = orjson.dumps(records)
         frame = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
@@ -90,7 +90,7 @@ class Spool:
 
     def read(self, path: Path) -> SegmentContents:
         data = path.read_bytes()
-        records: list[list[Any]] = []
+        records: list[Any] = []
         offset = 0
         while offset + HEADER.size <= len(data):
             length, crc = HEADER.unpack_from(data, offset)

@@ -10,6 +10,7 @@ from service.core import Serving
 from service.model_runner import ModelRunner
 from service.observability import AccessLog, Metrics
 from service.prediction_log import PredictionLog
+from service.quality_task import LiveQuality
 from service.settings import Settings
 from service.sources import LIVE
 from service.validation import InstanceValidator
@@ -22,6 +23,7 @@ class AppState:
     auth: Authenticator
     access_log: AccessLog | None
     serving: Serving | None = None  # set once, in the lifespan, when the model and the log are open
+    quality: LiveQuality | None = None  # the live-quality task's figures, set in the lifespan
     _predictions_children: dict[str, Any] = field(default_factory=dict)
 
     def open(self, serving: Serving) -> None:
@@ -82,6 +84,7 @@ class AppState:
                 "committed_records": log.committed_records,
                 "spooled_records": log.spooled_records,
                 "replayed_records": log.replayed_records,
+                "rejected_labels": log.rejected_labels,
                 "spool_damaged_bytes": log.spool.damaged_bytes_total,
             }
         return figures

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra.components.drift_rules import DRIFT_WINDOW, drift_groups
+from service.settings import Settings as ServiceSettings
 
 REQUESTS = "modelship_http_requests_total"
 LATENCY = "modelship_http_request_duration_seconds"
@@ -18,6 +19,10 @@ PREDICTIONS = "modelship_predictions_total"
 LOG = "modelship_prediction_log"
 PREDICT_ROUTE = "/predict"
 SERVER_ERROR = 'status=~"5.."'
+# Live quality (service/quality_task.py). The service judges degradation with its own quality_tolerance and
+# quality_min_labels; the alert guards on the same minimum (the service setting's default: it is not a stack setting).
+LIVE_QUALITY = "modelship_live_quality"
+QUALITY_MIN_LABELS: int = ServiceSettings.model_fields["quality_min_labels"].default
 
 # Google SRE workbook, "Alerting on SLOs", table 5-8: (long window, short window, burn rate, severity, for).
 BURN_WINDOWS: tuple[tuple[str, str, float, str], ...] = (
@@ -45,6 +50,8 @@ class RuleSettings:
     rollout_window: str  # longer than any rollout takes: the Deployment's progress deadline is 10 min
     not_ready_for: str = "5m"
     write_errors_for: str = "10m"
+    quality_min_labels: int = QUALITY_MIN_LABELS
+    quality_for: str = "30m"
     rps_metric: str = ""  # when set, a per-pod requests/s series of this name for the HPA's Pods metric
     evaluation_interval: str = "30s"
     # -- drift (infra/components/drift_rules.py): PSI over drift_window, alerts after drift_for
@@ -68,6 +75,7 @@ def rule_groups(settings: RuleSettings) -> list[dict[str, Any]]:
         {"name": "modelship-slo-alerts", "interval": settings.evaluation_interval, "rules": _slo_alerts(settings)},
         {"name": "modelship-prediction-log", "interval": settings.evaluation_interval, "rules": _log_alerts(settings)},
         {"name": "modelship-pods", "interval": settings.evaluation_interval, "rules": _pod_alerts(settings)},
+        {"name": "modelship-live-quality", "interval": settings.evaluation_interval, "rules": _quality(settings)},
     ]
     groups += drift_groups(settings)
     if settings.rps_metric:
@@ -169,6 +177,21 @@ def _pod_alerts(settings: RuleSettings) -> list[dict[str, Any]]:
                f"A modelship pod has not been ready for {settings.not_ready_for}"),
         _alert(settings, "ModelshipMixedModelVersions", f"{versions} > 1", settings.rollout_window, "ticket",
                f"More than one model version has answered for longer than a rollout takes ({settings.rollout_window})"),
+    ]  # fmt: skip
+
+
+def _quality(settings: RuleSettings) -> list[dict[str, Any]]:
+    # Every pod computes the same figure from the shared log, so the max over pods; the guard keeps a handful of
+    # labels from paging anyone even if a service were configured to judge on fewer.
+    by = "max by (namespace, model_version)"
+    degraded = (
+        f"{by} ({LIVE_QUALITY}_degraded{_sel(settings)}) > 0 and on (namespace, model_version) "
+        f"{by} ({LIVE_QUALITY}_labels{_sel(settings)}) >= {settings.quality_min_labels}"
+    )
+    return [
+        _alert(settings, "ModelshipLiveQualityDegraded", degraded, settings.quality_for, "ticket",
+               "The served model's primary metric on labelled live traffic is worse than held-out by more than "
+               f"the service's quality_tolerance (from {settings.quality_min_labels} labels in the window)"),
     ]  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.components.alerts import LATENCY, LOG, PREDICTIONS, REQUESTS
+from infra.components.alerts import LATENCY, LIVE_QUALITY, LOG, PREDICTIONS, QUALITY_MIN_LABELS, REQUESTS
 from service.drift import INPUT_BINS, OUTPUT, OUTPUT_BINS, REFERENCE_FRACTION, THRESHOLD, WINDOW
 from tests.monitoring.support import rendered_rules, run_promtool, write_rule_file
 
@@ -169,6 +169,25 @@ CASES += [
          drift_pod((7, 1, 1, 1), (5, 5), (9, 1), 120), "2h"),
     Case("drift: not yet for 15 min after a shift", drift_pod((70, 10, 10, 10), (50, 50), (50, 50), 120), "12m"),
 ]  # fmt: skip
+
+
+# -- live quality (POST /feedback's labels): the service exports the verdict, the alert adds a min-labels guard ----
+def quality(p: str, degraded: int, labels: int, minutes: int, version: str = "v1") -> list[dict[str, str]]:
+    return [
+        {"series": f"{LIVE_QUALITY}_degraded" + pod(p, model_version=version, metric="rmse"),
+         "values": f"{degraded}x{minutes}"},
+        {"series": f"{LIVE_QUALITY}_labels" + pod(p, model_version=version), "values": f"{labels}x{minutes}"},
+    ]  # fmt: skip
+
+
+QUALITY_CASES = [
+    Case("live quality degraded on enough labels for 1h", quality("a", 1, 500, 70) + quality("b", 0, 500, 70),
+         "1h", {"ModelshipLiveQualityDegraded": [{"namespace": NS, "model_version": "v1"}]}),
+    Case("live quality healthy", quality("a", 0, 500, 70), "1h"),
+    Case("live quality degraded on too few labels is silent", quality("a", 1, QUALITY_MIN_LABELS - 1, 70), "1h"),
+    Case("live quality degraded for 10 min is not yet a ticket", quality("a", 1, 500, 10), "10m"),
+]  # fmt: skip
+CASES += QUALITY_CASES
 
 
 def unit_test_file(case: Case) -> dict[str, Any]:

@@ -54,6 +54,12 @@ BAD = [
     ("pipelines", "canary abort --stack nope", "has no deployment yet"),
     ("pipelines", "release --stack dev --artifact /nope", "/nope/manifest.json does not exist"),
     ("pipelines", "release --stack dev --set foo=1", "has no parameter 'foo'"),
+    # python -m pipelines quality
+    ("pipelines", "quality", "give --stack (with --target) or --database-url"),
+    ("pipelines", "quality --stack nope", "`make up` serves outside the stacks"),
+    ("pipelines", "quality --database-url http://127.0.0.1:9/db", "is not a postgresql://"),
+    ("pipelines", "quality --database-url postgresql://u@127.0.0.1:9/db", "cannot connect to"),
+    ("pipelines", "quality --database-url postgresql://u@127.0.0.1:9/db --window 5x", "--window '5x'"),
     # the dev tools and the manifests
     ("pipelines.devtools", "up --recipe nope", "unknown recipe 'nope'"),
     ("pipelines.devtools", "up --model /nope", "/nope/manifest.json does not exist"),

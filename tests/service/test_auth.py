@@ -16,9 +16,9 @@ from service.app import create_app
 from service.auth import declared_scopes, require_scope
 from service.settings import Settings
 
-KEYS = "reader read s3cret-read\nwriter predict s3cret-predict\n"
-KEY_WITH = {"read": "s3cret-read", "predict": "s3cret-predict"}
-KEY_WITHOUT = {"read": "s3cret-predict", "predict": "s3cret-read"}
+KEYS = "reader read s3cret-read\nwriter predict s3cret-predict\nlabeller feedback s3cret-feedback\n"
+KEY_WITH = {"read": "s3cret-read", "predict": "s3cret-predict", "feedback": "s3cret-feedback"}
+KEY_WITHOUT = {"read": "s3cret-predict", "predict": "s3cret-read", "feedback": "s3cret-read"}
 SKIPPED = {"HEAD", "OPTIONS"}  # Starlette adds HEAD to every GET; it answers as the GET does
 
 
@@ -74,7 +74,7 @@ def required_scopes(operation: dict[str, Any] | None) -> set[str]:
 
 
 # The routes that must stay protected; a new protected route is checked without being added here.
-PROTECTED = {"POST /predict", "GET /predictions", "GET /model", "GET /v2/models/{name}",
+PROTECTED = {"POST /predict", "POST /feedback", "GET /predictions", "GET /model", "GET /v2/models/{name}",
              "GET /v2/models/{name}/versions/{version}", "POST /v2/models/{name}/infer",
              "POST /v2/models/{name}/versions/{version}/infer"}  # fmt: skip
 

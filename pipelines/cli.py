@@ -31,6 +31,7 @@ log = logging.getLogger("pipelines")
 STAGES: dict[str, str] = {
     "deploy": "deploy an artifact to a stack",
     "destroy": "destroy and remove an ephemeral stack (pr-<n>)",
+    "drift": "compare a model's live traffic with its training data",
     "gate": "compare a candidate artifact with a baseline or a stack's model",
     "history": "show a stack's updates",
     "loadcheck": "run the Locust SLO check against a service",

@@ -138,6 +138,20 @@ class LocalStack:
             proc.stop(int(pid_file.read_text()), self.settings.stop_timeout_s)
             pid_file.unlink()
 
+    def database_url(self) -> str:
+        """The URL of the stack's embedded Postgres (its prediction log), started if it was stopped.
+
+        The pulumi target's counterpart is the `databaseUrl` output; a local stack keeps it out of outputs.json
+        because the port is only known while the server runs."""
+        pg = self._postgres()
+        if not (pg.pgdata / "PG_VERSION").exists():
+            raise ConfigError(no_release_yet(self.name, self.port))
+        try:
+            return str(pg.start())
+        except RuntimeError as exc:  # EmbeddedPostgresError
+            first = str(exc).splitlines()[0]
+            raise ConfigError(f"the embedded Postgres of local stack {self.name} did not start: {first}") from exc
+
     def _deploy(self, config: Mapping[str, str], say: OnOutput) -> dict[str, int]:
         configured = config.get(ARTIFACT_DIR_KEY)
         artifact = str(REPO_ROOT / configured) if configured else ""  # an absolute value stays as it is

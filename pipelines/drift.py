@@ -12,13 +12,11 @@ import argparse
 import json
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 
@@ -26,7 +24,7 @@ from infra.contract import OUTPUT_DATABASE_URL
 from model.drift import BinnedReference, DriftReference, fractions, psi
 from model.manifest import Manifest
 from pipelines import commands
-from pipelines.drift_log import LiveCounts, count_bins, has_rows, logged_versions, newest_version
+from pipelines.drift_log import LiveCounts, connection, count_bins, pick_version, redact
 from pipelines.drift_manifest import find_manifest
 from pipelines.errors import ConfigError
 from pipelines.report import render_table
@@ -155,7 +153,7 @@ def drift_report(
     """
     reference = _reference(manifest)
     delta = parse_window(window) if isinstance(window, str) else window
-    with _connection(db) as conn:
+    with connection(db) as conn:
         counts = count_bins(conn, reference, manifest.version, delta, list(sources))
     label = window if isinstance(window, str) else _label(window)
     return _report(manifest, reference, counts, label, tuple(sources))
@@ -187,30 +185,6 @@ def _label(delta: timedelta) -> str:
 # ---- reaching the database --------------------------------------------------------------------------------------
 
 
-def redact(url: str) -> str:
-    """URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-@contextmanager
-def _connection(db: str | psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
-    if not isinstance(db, str):
-        yield db
-        return
-    if urlsplit(db).scheme not in ("postgresql", "postgres"):
-        raise ConfigError(f"--database-url {redact(db)!r} is not a postgresql://USER[:PASSWORD]@HOST[:PORT]/DB URL")
-    try:
-        conn = psycopg.connect(db, connect_timeout=10, autocommit=True)
-    except psycopg.Error as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"cannot connect to {redact(db)}: {reason}; check --database-url") from exc
-    with conn:
-        yield conn
-
-
 def stack_database_url(args: argparse.Namespace, settings: PipelineSettings) -> str:
     """`--database-url`, else the prediction log of `--stack`: a local stack's embedded Postgres, a Pulumi stack's
     `databaseUrl` output (a secret; its host is in-cluster, so run this inside the cluster or port-forward)."""
@@ -225,18 +199,6 @@ def stack_database_url(args: argparse.Namespace, settings: PipelineSettings) -> 
     if not url:
         raise ConfigError(f"stack {args.stack} has no {OUTPUT_DATABASE_URL} output; deploy it or pass --database-url")
     return str(url)
-
-
-def pick_version(conn: psycopg.Connection[Any], asked: str | None, sources: list[str]) -> str:
-    """`--model-version`, else the version of the newest logged row from SOURCES; ConfigError when it has none."""
-    version = asked or newest_version(conn, sources)
-    if version is not None and has_rows(conn, version, sources):
-        return version
-    which = "+".join(sources)
-    known = logged_versions(conn, sources)
-    choices = f"versions with {which} rows: {', '.join(known)}" if known else f"the log has no {which} rows at all"
-    what = f"model version {asked} has no {which} rows in the prediction log" if asked else "nothing to compare"
-    raise ConfigError(f"{what}; {choices} (--source reads other traffic)")
 
 
 # ---- command line --------------------------------------------------------------------------------------------
@@ -270,7 +232,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     sources = list(dict.fromkeys(args.source or [LIVE]))
-    with _connection(stack_database_url(args, settings)) as conn:
+    url = stack_database_url(args, settings)
+    log.debug("reading the prediction log at %s", redact(url))
+    with connection(url) as conn:
         version = pick_version(conn, args.model_version, sources)
         manifest = find_manifest(version, args, settings)
         if manifest.drift is None:

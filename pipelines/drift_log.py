@@ -13,13 +13,17 @@ earlier service) is counted as skipped, not guessed at.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
 from model.drift import DriftReference
+from pipelines.errors import ConfigError
 
 _SQL = """
 WITH logged AS (
@@ -135,3 +139,39 @@ def logged_versions(conn: psycopg.Connection[Any], sources: list[str], limit: in
         [sources, limit],
     ).fetchall()
     return [str(r[0]) for r in rows]
+
+
+def pick_version(conn: psycopg.Connection[Any], asked: str | None, sources: list[str]) -> str:
+    """`--model-version`, else the version of the newest logged row from SOURCES; ConfigError when it has none."""
+    version = asked or newest_version(conn, sources)
+    if version is not None and has_rows(conn, version, sources):
+        return version
+    which = "+".join(sources)
+    known = logged_versions(conn, sources)
+    choices = f"versions with {which} rows: {', '.join(known)}" if known else f"the log has no {which} rows at all"
+    what = f"model version {asked} has no {which} rows in the prediction log" if asked else "nothing to compare"
+    raise ConfigError(f"{what}; {choices} (--source reads other traffic)")
+
+
+def redact(url: str) -> str:
+    """URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(f":{parts.password}@", ":***@", 1)
+
+
+@contextmanager
+def connection(db: str | psycopg.Connection[Any]) -> Iterator[psycopg.Connection[Any]]:
+    if not isinstance(db, str):
+        yield db
+        return
+    if urlsplit(db).scheme not in ("postgresql", "postgres"):
+        raise ConfigError(f"--database-url {redact(db)!r} is not a postgresql://USER[:PASSWORD]@HOST[:PORT]/DB URL")
+    try:
+        conn = psycopg.connect(db, connect_timeout=10, autocommit=True)
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot connect to {redact(db)}: {reason}; check --database-url") from exc
+    with conn:
+        yield conn

@@ -20,6 +20,7 @@ import numpy as np
 import sklearn
 
 from model.artifact import MANIFEST, MODEL_FILE, ArtifactError, sha256_file, verify_artifact
+from model.drift import DriftReference, build_reference
 from model.manifest import (
     SCHEMA_VERSION,
     ArtifactFile,
@@ -79,6 +80,17 @@ def _feature(spec: FeatureSpec, seen: np.ndarray) -> ManifestFeature:
         min=round(low, 4),
         max=round(high, 4),
     )
+
+
+def drift_reference(spec: Recipe, estimator: Any, x_train: np.ndarray, seed: int) -> DriftReference:
+    """The training rows' drift reference: the features, and the model's output on the same rows as the service
+    computes it (a regression's values; a classifier's most probable class, in estimator order)."""
+    if spec.task == "classification":
+        output = np.argmax(estimator.predict_proba(x_train), axis=1)
+    else:
+        output = np.asarray(estimator.predict(x_train), dtype=np.float64)
+    names = [feature.name for feature in spec.features]
+    return build_reference(x_train, names, output, spec.classes if spec.task == "classification" else None, seed)
 
 
 def git_commit(cwd: Path | None = None) -> str | None:
@@ -158,6 +170,7 @@ def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, An
         artifact=ArtifactFile(file=MODEL_FILE, sha256=sha256_file(staging / MODEL_FILE)),
         git_commit=git_commit(),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        drift=drift_reference(spec, estimator, data.x_train, seed),
     )
     (staging / MANIFEST).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")
     # Readable by the image build and other users; mkdtemp made it 0700.

@@ -32,6 +32,7 @@ STAGES: dict[str, str] = {
     "canary": "run a candidate as a canary, promote or abort it (canary abort: now)",
     "deploy": "deploy an artifact to a stack",
     "destroy": "destroy and remove an ephemeral stack (pr-<n>)",
+    "drift": "compare a model's live traffic with its training data",
     "gate": "compare a candidate artifact with a baseline or a stack's model",
     "history": "show a stack's updates",
     "loadcheck": "run the Locust SLO check against a service",

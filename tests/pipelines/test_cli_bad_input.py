@@ -60,6 +60,13 @@ BAD = [
     ("pipelines", "quality --database-url http://127.0.0.1:9/db", "is not a postgresql://"),
     ("pipelines", "quality --database-url postgresql://u@127.0.0.1:9/db", "cannot connect to"),
     ("pipelines", "quality --database-url postgresql://u@127.0.0.1:9/db --window 5x", "--window '5x'"),
+    # python -m pipelines drift
+    ("pipelines", "drift", "give --stack (with --target) or --database-url"),
+    ("pipelines", "drift --stack nope", "has no deployment yet"),
+    ("pipelines", "drift --stack dev --window 5x", "give a positive whole number and a unit s, m, h or d"),
+    ("pipelines", "drift --stack dev --source LIVE!", "is not a source name"),
+    ("pipelines", "drift --database-url http://127.0.0.1:9/x", "is not a postgresql://"),
+    ("pipelines", "drift --database-url postgresql://u:pw@127.0.0.1:9/x", "cannot connect to postgresql://u:***@"),
     # the dev tools and the manifests
     ("pipelines.devtools", "up --recipe nope", "unknown recipe 'nope'"),
     ("pipelines.devtools", "up --model /nope", "/nope/manifest.json does not exist"),

@@ -33,6 +33,7 @@ from service.protocols import V1_PREDICT
 from service.routes import router
 from service.schemas import instance_schema, v1_request_schema
 from service.settings import Settings
+from service.shadow import open_shadow
 from service.spool import Spool
 from service.state import AppState
 from service.v1 import router as v1_router
@@ -106,7 +107,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         on_commit=state.metrics.observe_commit,
     )
     await log.start()
-    state.open(Serving(predictor, validator, log))
+    shadow = await open_shadow(settings, predictor, conninfo, state.metrics.registry)
+    state.open(Serving(predictor, validator, log, shadow))
     _settle_heap()
     flusher = asyncio.create_task(_flush_access_log(state.access_log)) if state.access_log else None
     logger.info("serving model %s (%s) with the %s engine", predictor.version, settings.model_dir,
@@ -115,6 +117,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         logger.info("shutting down: flushing the prediction log")
+        if shadow is not None:
+            await shadow.close(settings.shutdown_grace_s)
         await log.close(settings.shutdown_grace_s)
         if flusher is not None:
             flusher.cancel()

@@ -63,7 +63,9 @@ class PredictionLog:
         batch_max: int,
         writers: int = 2,
         on_commit: Callable[[float, int], None] = lambda seconds, rows: None,
+        table: str = db.PREDICTIONS,
     ) -> None:
+        self.table = table  # predictions, or the challenger's shadow_predictions (its own log, spool and pool)
         self.spool = spool
         self.spool_max_bytes = spool_max_bytes
         self.write_timeout_s = write_timeout_s
@@ -251,7 +253,7 @@ class PredictionLog:
 
     async def _insert(self, rows: list[LogRecord]) -> None:
         async with self.pool.connection() as conn:
-            await db.insert(conn, rows)
+            await db.insert(conn, rows, self.table)
 
     def _mark_down(self, exc: BaseException) -> None:
         self.write_errors += 1

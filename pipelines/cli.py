@@ -37,6 +37,7 @@ STAGES: dict[str, str] = {
     "promote": "deploy the verified digest+artifact of one stack to another",
     "release": "train, gate, deploy, smoke, load-check; roll back on failure",
     "rollback": "return a stack to an earlier good update",
+    "shadow": "run a challenger beside a stack's model: start, report, stop",
     "smoke": "smoke-test a running service",
     "train": "train a recipe into a versioned artifact",
 }

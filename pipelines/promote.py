@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from pipelines import commands
+from pipelines import commands, logdb
 from pipelines.deploy import DeployResult, apply_config
 from pipelines.errors import StageError
 from pipelines.rollback import RollbackResult, verify_or_roll_back
@@ -103,10 +103,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     commands.message_option(parser)
     commands.verify_options(parser)
+    parser.add_argument(
+        "--require-shadow-agreement", type=float, metavar="X",
+        help="refuse unless the destination's shadow of this version disagrees on at most X (0-1; docs/shadow.md)",
+    )  # fmt: skip
+    logdb.add_options(parser)  # the destination's log, for --require-shadow-agreement
 
 
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     options = options_from_args(args, settings, args.destination) if args.verify else None
+    if args.require_shadow_agreement is not None:
+        from pipelines.shadow import require_promotion_agreement
+
+        require_promotion_agreement(args, settings, verified_update(get_target(args.target, settings), args.source))
     result = promote(
         get_target(args.target, settings),
         args.source,

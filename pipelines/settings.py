@@ -51,6 +51,12 @@ class PipelineSettings(BaseSettings):
         default_factory=lambda: {"r2": 0.8, "accuracy": 0.85, "f1_macro": 0.85},
         description="absolute worst acceptable value per metric (a ceiling for lower-is-better metrics)",
     )
+    shadow_min_samples: int = Field(
+        default=100, ge=1, description="promote --require-shadow-agreement: fewest instances the shadow compared"
+    )
+    shadow_rel_tolerance: float = Field(
+        default=0.05, ge=0.0, description="a regression's shadow instance disagrees beyond this relative difference"
+    )
     serving_sklearn: str | None = Field(
         default=None, description="scikit-learn version of the serving image; default: the pyproject pin"
     )

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra import contract
 from pipelines.errors import ConfigError, StackBusyError, UnknownStackError, UpdateFailedError
 from pipelines.report import git_head
 from pipelines.settings import REPO_ROOT, PipelineSettings
@@ -57,6 +58,15 @@ def no_release_yet(stack: str, port: int) -> str:
         f"local stack {stack} has no deployment yet (it would serve on :{port}); `make up` serves outside the "
         f"stacks, so its :8000 is not {stack}: deploy one with `python -m pipelines release --stack {stack}`"
     )
+
+
+def shadow_env(config: Mapping[str, str]) -> dict[str, str]:
+    """The challenger the stack's shadow.* keys name, as the service's settings (docs/shadow.md); none when off."""
+    artifact = config.get(contract.full_key(contract.SHADOW_ARTIFACT_DIR), "")
+    sample = config.get(contract.full_key(contract.SHADOW_SAMPLE), "0") or "0"
+    if not artifact or float(sample) <= 0:
+        return {}
+    return {"MODELSHIP_SHADOW_MODEL_DIR": str(REPO_ROOT / artifact), "MODELSHIP_SHADOW_SAMPLE": sample}
 
 
 def _read_json(path: Path, default: Any) -> Any:
@@ -158,6 +168,7 @@ class LocalStack:
         say(f"starting the service with {config.get(MODEL_VERSION_KEY)} on {self.url}")
         log_file = self.root / "service.log"
         env = {"MODELSHIP_MODEL_DIR": artifact, "DATABASE_URL": database_url, "MODELSHIP_DATA_DIR": str(self.root)}
+        env |= shadow_env(config)
         pid = proc.start(self.port, env, log_file, cwd=REPO_ROOT)
         (self.root / "service.pid").write_text(str(pid))
         try:

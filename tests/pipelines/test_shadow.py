@@ -117,8 +117,8 @@ def test_live_quality_comes_from_labels_when_the_table_exists(
         existed = conn.execute("SELECT to_regclass('labels') IS NOT NULL").fetchone() == (True,)  # /feedback's
         conn.execute("CREATE TABLE IF NOT EXISTS labels (request_id text, index int, label jsonb)")
         conn.execute(
-            "INSERT INTO labels SELECT p.request_id, 0, p.outputs->'prediction' FROM predictions p "
-            "JOIN shadow_predictions s USING (request_id) WHERE s.model_version = %s AND p.request_id LIKE 'labelled-%%'",
+            "INSERT INTO labels SELECT p.request_id, 0, p.outputs->'prediction' FROM predictions p JOIN "
+            "shadow_predictions s USING (request_id) WHERE s.model_version = %s AND p.request_id LIKE 'labelled-%%'",
             (version,),
         )
     try:

@@ -59,6 +59,8 @@ service = ModelService(
         gpu_pool=gpu_pool,
         protect=cfg.protect,
         artifact_sha256=artifact_sha256(i.artifact_dir),
+        shadow=cfg.shadow,
+        shadow_sha256=artifact_sha256(cfg.shadow.artifact_dir) if cfg.shadow and cfg.shadow.artifact_dir else "",
     ),
 )
 

@@ -159,6 +159,22 @@ class PredictionLog:
         finally:
             timer.cancel()
 
+    async def record_all(self, rows: list[LogRecord], timeout: float) -> list[BaseException | None]:
+        """`record` for many rows at once, each row's error or None once durable (one timer, no task per row)."""
+        if not self.accepting:
+            return [LogUnavailable(self.unavailable_reason())] * len(rows)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in rows]
+        since = time.monotonic()
+        self._pending.extend(Pending(row, future, since) for row, future in zip(rows, futures, strict=True))
+        self._wakeup.set()
+        timer = loop.call_later(timeout, _expire_all, futures, timeout)
+        try:
+            await asyncio.wait(futures)
+        finally:
+            timer.cancel()
+        return [future.exception() for future in futures]
+
     def unavailable_reason(self) -> str:
         if self._closing:
             return "the service is shutting down"
@@ -306,6 +322,11 @@ class PredictionLog:
 def _expire(future: asyncio.Future[None], timeout: float) -> None:
     if not future.done():
         future.set_exception(LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s"))
+
+
+def _expire_all(futures: list[asyncio.Future[None]], timeout: float) -> None:
+    for future in futures:
+        _expire(future, timeout)
 
 
 def _resolve(batch: list[Pending], error: BaseException | None = None) -> None:

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
         1000, ge=1, description="copies waiting for the challenger; beyond it a copy is dropped and counted"
     )
     shadow_cpu_share: float = Field(
-        0.25, gt=0, le=1, description="most of the event loop's time the challenger's scoring may take"
+        0.1, gt=0, le=1, description="most of the event loop's time the challenger's scoring may take"
     )
     shadow_test_slowdown: float = Field(
         1.0, ge=1, description="test only: the challenger's scoring blocks this many times as long"

@@ -150,15 +150,12 @@ class Shadow:
         return self.challenger.predict_now(matrix)
 
     async def _keep(self, records: list[LogRecord]) -> None:
-        timeout = self.options.record_timeout_s
-        outcomes = await asyncio.gather(*(self.log.record(r, timeout) for r in records), return_exceptions=True)
-        failed = sum(1 for o in outcomes if isinstance(o, BaseException))
-        self.counts["scored"] += len(records) - failed
-        self.counts["failed"] += failed
-        if failed:
-            reason = next(o for o in outcomes if isinstance(o, BaseException))
-            level = logging.WARNING if isinstance(reason, LogUnavailable) else logging.ERROR
-            logger.log(level, "%d shadow answers not kept: %s", failed, reason)
+        errors = [e for e in await self.log.record_all(records, self.options.record_timeout_s) if e is not None]
+        self.counts["scored"] += len(records) - len(errors)
+        self.counts["failed"] += len(errors)
+        if errors:
+            level = logging.WARNING if isinstance(errors[0], LogUnavailable) else logging.ERROR
+            logger.log(level, "%d shadow answers not kept: %s", len(errors), errors[0])
 
 
 # -- opening it --------------------------------------------------------------------------------------

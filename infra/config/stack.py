@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra import contract
-from infra.config import autoscaling, database, gpu, image, monitoring, read, retention, workload
+from infra.config import autoscaling, database, gpu, image, monitoring, read, retention, shadow, workload
 
 # Keys that hold credentials, as each domain names them. Read only with read.secret, set only with
 # `pulumi config set --secret`.
@@ -25,6 +25,7 @@ class StackConfig:
     gpu: gpu.GpuConfig
     protect: bool = False  # Pulumi `protect` on the Namespace and the CNPG Cluster (docs/deploy.md)
     monitoring: monitoring.MonitoringConfig | None = None  # None only for StackConfig built by hand in tests
+    shadow: shadow.ShadowConfig | None = None  # None only for StackConfig built by hand in tests
 
 
 def load(config: pulumi.Config, stack: str) -> StackConfig:
@@ -40,6 +41,7 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
         gpu=gpu.load(config),
         protect=read.boolean(config, contract.PROTECT),
         monitoring=monitoring.load(config),
+        shadow=shadow.load(config),
     )
     _check(stack_config)
     return stack_config
@@ -51,6 +53,7 @@ def _check(stack: StackConfig) -> None:
     problems += [*autoscaling.problems(stack.autoscaling), *database.problems(stack.database)]
     problems += [*retention.problems(stack.retention), *gpu.problems(stack.gpu)]
     problems += monitoring.problems(stack.monitoring) if stack.monitoring else []
+    problems += shadow.problems(stack.shadow) if stack.shadow else []
     if problems:
         raise read.invalid(problems)
 

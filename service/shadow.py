@@ -5,7 +5,8 @@ bounded queue; a full queue drops the copy and counts it. One background task ta
 with the challenger in one model call, and logs each answer durably in `shadow_predictions` under the primary's
 request_id with source `shadow`, through a PredictionLog (group commit, spool) of its own. The task runs in the
 primary's event loop, so it keeps to a share of the loop's time (`shadow_cpu_share`): after a batch that kept
-the loop busy for t seconds it sleeps t * (1 - share) / share. A slow challenger then fills its queue and drops
+the loop busy for t seconds it sleeps t * (1 - share) / share (50 ms at least, so copies gather into one model
+call and one INSERT). A slow challenger then fills its queue and drops
 copies, instead of taking time from the primary. docs/shadow.md says why it is in-process, not a mirror.
 """
 
@@ -39,7 +40,8 @@ from service.sources import SHADOW
 from service.spool import Spool
 
 logger = logging.getLogger("modelship.shadow")
-BATCH_MAX = 256  # copies per challenger call
+BATCH_MAX = 1000  # copies per challenger call
+LINGER_S = 0.05  # the least time between two batches
 OUTCOMES = ("mirrored", "scored", "dropped", "failed")
 
 
@@ -110,19 +112,21 @@ class Shadow:
         await self.log.close(timeout)
 
     async def _run(self) -> None:
-        share = self.options.cpu_share
+        share, pause = self.options.cpu_share, LINGER_S
         while True:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-                continue
+            # Copies gather meanwhile, so one model call and one INSERT serve many: woken for every copy, the
+            # task cost a round trip to Postgres per copy.
+            await asyncio.sleep(pause)
             batch = [self._queue.popleft() for _ in range(min(BATCH_MAX, len(self._queue)))]
             began = time.perf_counter()
             records = self._score(batch)
             busy = time.perf_counter() - began
             if records:
                 await self._keep(records)
-            await asyncio.sleep(busy * (1 - share) / share)
+            pause = max(LINGER_S, busy * (1 - share) / share)
 
     def _score(self, batch: list[Copy]) -> list[LogRecord]:
         """The challenger's rows for a batch, in one model call; a failing challenger fails the batch, counted."""

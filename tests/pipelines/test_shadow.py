@@ -129,3 +129,40 @@ def test_live_quality_comes_from_labels_when_the_table_exists(
     finally:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("DELETE FROM labels WHERE request_id LIKE 'labelled-%'" if existed else "DROP TABLE labels")
+
+
+def test_start_report_stop_on_the_real_local_target(house_artifact: Path, house_other: Path) -> None:
+    """The twin of the keys the stage sets: the local target's service really scores, and stops scoring."""
+    import shutil
+    import tempfile
+
+    import httpx
+
+    from pipelines import shadow
+    from pipelines.deploy import deploy
+    from pipelines.devtools.embedded_pg import free_port
+    from pipelines.settings import PipelineSettings
+    from pipelines.targets.local import LocalTarget
+
+    base = Path(tempfile.mkdtemp(prefix="modelship-shadow-e2e-"))  # not under pytest's 0700 basetemp (see e2e)
+    port = free_port()
+    settings = PipelineSettings(state_dir=base / "state", local_ports={"sh": port})
+    target = LocalTarget(settings)
+    try:
+        deploy(target, "sh", house_artifact, message="deploy")
+        change = shadow.start(target, "sh", house_other, 1.0)
+        url = target.select("sh").url
+        assert asyncio.run(drive(url, 50, 4)).statuses[200] == 50
+        assert wait_until(lambda: copies(url).get("scored") == 50, 15), copies(url)
+        env = dict(os.environ, MODELSHIP_PIPELINE_STATE_DIR=str(settings.state_dir),
+                   MODELSHIP_PIPELINE_LOCAL_PORTS=json.dumps({"sh": port}))  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "pipelines", "shadow", "report", "--stack", "sh"], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert f"challenger={change.model_version}" in done.stdout and "copies_scored=50" in done.stdout
+        shadow.stop(target, "sh")
+        assert "modelship_shadow_copies_total" not in httpx.get(url + "/metrics").text
+    finally:
+        if (target.stacks_dir / "sh").exists():
+            target.select("sh").destroy()
+        shutil.rmtree(base, ignore_errors=True)

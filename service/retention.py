@@ -30,6 +30,8 @@ WITH doomed AS (
 )
 DELETE FROM predictions p USING doomed WHERE p.id = doomed.id
 """
+# The challenger's answers (docs/shadow.md) age out with the champion's; the table exists once the service migrated.
+SHADOW_DELETE_BATCH = DELETE_BATCH.replace("predictions", "shadow_predictions")
 
 
 @dataclass(frozen=True)
@@ -61,12 +63,15 @@ def purge(database_url: str, older_than_days: float, batch: int = 5000, pause_s:
     longest = 0.0
     started = time.perf_counter()
     with psycopg.connect(database_url, autocommit=True) as conn:
-        while True:
+        shadow = conn.execute("SELECT to_regclass('shadow_predictions') IS NOT NULL").fetchone() == (True,)
+        statements = [DELETE_BATCH, *([SHADOW_DELETE_BATCH] if shadow else [])]
+        while statements:
             began = time.perf_counter()
-            count = conn.execute(DELETE_BATCH, (cutoff, batch)).rowcount
+            count = conn.execute(statements[0], (cutoff, batch)).rowcount
             longest = max(longest, time.perf_counter() - began)
             if count <= 0:
-                break
+                statements.pop(0)
+                continue
             deleted += count
             batches += 1
             if pause_s:

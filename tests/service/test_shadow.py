@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 
 from model.train import train
 from tests.conftest import SEED_REQUESTS, LiveService
@@ -127,3 +128,25 @@ def test_sample_picks_a_fraction_and_other_sources_are_not_copied(
             client.post("/predict", json=SEED_REQUESTS[0], headers={"x-modelship-source": "smoke"})
     mirrored = copies(svc.url)["mirrored"]
     assert 140 < mirrored < 260, mirrored  # 400 live at 0.5 (binomial sd 10); the smoke requests never
+
+
+def test_retention_ages_out_the_challengers_answers_with_the_champions(pg_url: str) -> None:
+    from service import db
+    from service.retention import purge
+
+    async def migrated() -> None:
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            await db.migrate(conn)
+
+    asyncio.run(migrated())
+    old = f"aged-{uuid.uuid4().hex}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for table in ("predictions", "shadow_predictions"):
+            insert = sql.SQL("INSERT INTO {} (request_id, model_version, inputs, outputs, latency_ms, created_at) "
+                             "VALUES (%s, 'v', '{{}}', '{{}}', 1, now() - interval '400 days')")  # fmt: skip
+            conn.execute(insert.format(sql.Identifier(table)), (old,))
+    assert purge(pg_url, 365).deleted >= 2
+    with psycopg.connect(pg_url) as conn:
+        for table in ("predictions", "shadow_predictions"):
+            count = sql.SQL("SELECT count(*) FROM {} WHERE request_id = %s").format(sql.Identifier(table))
+            assert conn.execute(count, (old,)).fetchone() == (0,)

@@ -13,8 +13,10 @@ import pytest
 from infra import contract, mocked_run
 from infra.components import workload
 from infra.config import ServiceConfig, StackConfigError
+from infra.policies import rules
 from service.settings import Settings
 from tests.infra.support import SECRETS, container, pod_spec, run_stack, settings_config_map
+from tests.infra.test_policies import crossguard_view
 
 IMAGE = "registry.example.com/modelship@sha256:" + "ab" * 32
 ON = {contract.SHADOW_SAMPLE: "0.25", contract.SHADOW_MODEL_VERSION: "house-price-0123456789ab",
@@ -95,3 +97,9 @@ def test_the_pod_template_declares_the_copy_only_with_an_image(mocks: mocked_run
         assert not plain.get("init_containers")
 
     return pulumi.Output.all(with_shadow.spec, without.spec).apply(check)
+
+
+@pytest.mark.parametrize("rule", rules.RULES, ids=lambda r: r.name)
+def test_a_stack_with_a_shadow_passes_every_policy(rule: rules.Rule) -> None:
+    run = run_stack("prod", ON)
+    assert [(t, m) for t, props in crossguard_view(run) for m in rule.check(t, props)] == []

@@ -93,6 +93,8 @@ service = ModelService(
         canary_weight=c.weight if c else 0,
         router=c.router if c else canary_config.PODS,
         gateway=c.gateway if c else "",
+        shadow=cfg.shadow,
+        shadow_sha256=artifact_sha256(cfg.shadow.artifact_dir) if cfg.shadow and cfg.shadow.artifact_dir else "",
     ),
 )
 

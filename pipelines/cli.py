@@ -40,6 +40,7 @@ STAGES: dict[str, str] = {
     "quality": "live metrics from labelled predictions beside held-out",
     "release": "train, gate, deploy, smoke, load-check; roll back on failure",
     "rollback": "return a stack to an earlier good update",
+    "shadow": "run a challenger beside a stack's model: start, report, stop",
     "smoke": "smoke-test a running service",
     "status": "show what a stack runs now: stable, canary, shadow, last update",
     "train": "train a recipe into a versioned artifact",

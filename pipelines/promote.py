@@ -140,10 +140,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--canary", action="store_true", help="promote through canary steps (docs/canary.md)")
     commands.canary_options(parser)
     parser.add_argument("--canary-record", type=Path, help="with --canary: the canary's own record (docs/canary.md)")
+    parser.add_argument(
+        "--require-shadow-agreement", type=float, metavar="X",
+        help="refuse unless the destination's shadow of this version disagrees on at most X (0-1; docs/shadow.md)",
+    )  # fmt: skip
+    # --database-url (the destination's log, for --require-shadow-agreement too) comes with canary_options
 
 
 def _run(args: argparse.Namespace, settings: PipelineSettings) -> bool:
     options = options_from_args(args, settings, args.destination) if args.verify else None
+    if args.require_shadow_agreement is not None:
+        from pipelines.shadow import require_promotion_agreement
+
+        require_promotion_agreement(args, settings, verified_update(get_target(args.target, settings), args.source))
     target = get_target(args.target, settings)
     driver = None
     if args.canary:

@@ -68,6 +68,12 @@ class PipelineSettings(BaseSettings):
         ge=1,
         description="`quality` is never degraded on fewer labels than this",
     )
+    shadow_min_samples: int = Field(
+        default=100, ge=1, description="promote --require-shadow-agreement: fewest instances the shadow compared"
+    )
+    shadow_rel_tolerance: float = Field(
+        default=0.05, ge=0.0, description="a regression's shadow instance disagrees beyond this relative difference"
+    )
     serving_sklearn: str | None = Field(
         default=None, description="scikit-learn version of the serving image; default: the pyproject pin"
     )

@@ -37,6 +37,7 @@ from service.quality_task import LiveQuality, QualityCollector
 from service.routes import router
 from service.schemas import instance_schema, v1_request_schema
 from service.settings import Settings
+from service.shadow import open_shadow
 from service.spool import Spool
 from service.state import AppState
 from service.v1 import router as v1_router
@@ -113,7 +114,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     await log.start()
     drift = LiveDrift(state.metrics.registry, predictor.manifest)
-    state.open(Serving(predictor, validator, log, drift))
+    shadow = await open_shadow(settings, predictor, conninfo, state.metrics.registry)
+    state.open(Serving(predictor, validator, log, drift, shadow))
     _settle_heap()
     flusher = asyncio.create_task(_flush_access_log(state.access_log)) if state.access_log else None
     state.quality = LiveQuality(log, predictor.manifest, settings)
@@ -126,6 +128,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         logger.info("shutting down: flushing the prediction log")
         quality.cancel()
+        if shadow is not None:
+            await shadow.close(settings.shutdown_grace_s)
         await log.close(settings.shutdown_grace_s)
         if flusher is not None:
             flusher.cancel()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
@@ -27,6 +27,9 @@ from service.model_runner import ModelRunner, Outputs
 from service.prediction_log import PredictionLog
 from service.sources import LIVE, SOURCE, SOURCE_HEADER
 from service.validation import InstanceValidator, values_in_order
+
+if TYPE_CHECKING:
+    from service.shadow import Shadow
 
 NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -60,6 +63,7 @@ class Serving:
     validator: InstanceValidator
     log: PredictionLog
     drift: LiveDrift | None = None  # the live per-bin counters; off (a no-op) without a drift reference
+    shadow: Shadow | None = None  # the challenger scoring copies after the answer (service.shadow), if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,8 @@ async def answer(
     result = Result(request_id, serving.predictor, instances, outputs, warnings, source)
     latency_ms = (time.perf_counter() - started) * 1000
     await serving.log.record(record_of(result, validator.names, latency_ms), settings.request_timeout_s)
+    if serving.shadow is not None:  # after the answer is durable; O(1), never raises, never changes it
+        serving.shadow.offer(result, matrix)
     return protocol.render(result)
 
 

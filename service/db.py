@@ -37,6 +37,10 @@ FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::real[], %b::floa
     AS u(r, v, i, o, l, t, s)
 ON CONFLICT (request_id) DO NOTHING
 """
+# The challenger's answers (docs/shadow.md): the same columns, keyed by the primary's request_id, so a replayed
+# spool stays idempotent in both tables and neither row can hide the other.
+PREDICTIONS, SHADOW_PREDICTIONS = "predictions", "shadow_predictions"
+INSERTS = {PREDICTIONS: INSERT, SHADOW_PREDICTIONS: INSERT.replace(PREDICTIONS, SHADOW_PREDICTIONS, 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +138,8 @@ def insert_params(records: list[LogRecord]) -> tuple[list[Any], ...]:
     )
 
 
-async def insert(conn: psycopg.AsyncConnection[Any], records: list[LogRecord]) -> None:
-    await conn.execute(INSERT, insert_params(records))
+async def insert(conn: psycopg.AsyncConnection[Any], records: list[LogRecord], table: str = PREDICTIONS) -> None:
+    await conn.execute(INSERTS[table], insert_params(records))
 
 
 async def list_predictions(

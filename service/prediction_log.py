@@ -68,7 +68,9 @@ class PredictionLog:
         batch_max: int,
         writers: int = 2,
         on_commit: Callable[[float, int], None] = lambda seconds, rows: None,
+        table: str = db.PREDICTIONS,
     ) -> None:
+        self.table = table  # predictions, or the challenger's shadow_predictions (its own log, spool and pool)
         self.spool = spool
         self.spool_max_bytes = spool_max_bytes
         self.write_timeout_s = write_timeout_s
@@ -162,6 +164,22 @@ class PredictionLog:
             await future
         finally:
             timer.cancel()
+
+    async def record_all(self, rows: list[LogRecord], timeout: float) -> list[BaseException | None]:
+        """`record` for many rows at once, each row's error or None once durable (one timer, no task per row)."""
+        if not self.accepting:
+            return [LogUnavailable(self.unavailable_reason())] * len(rows)
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[None]] = [loop.create_future() for _ in rows]
+        since = time.monotonic()
+        self._pending.extend(Pending(row, future, since) for row, future in zip(rows, futures, strict=True))
+        self._wakeup.set()
+        timer = loop.call_later(timeout, _expire_all, futures, timeout)
+        try:
+            await asyncio.wait(futures)
+        finally:
+            timer.cancel()
+        return [future.exception() for future in futures]
 
     def unavailable_reason(self) -> str:
         if self._closing:
@@ -266,12 +284,12 @@ class PredictionLog:
         labels = [row for row in rows if type(row) is LabelRecord]
         async with self.pool.connection() as conn:
             if not labels:  # predictions only: one INSERT, autocommit, as before labels existed
-                await db.insert(conn, rows)  # type: ignore[arg-type]
+                await db.insert(conn, rows, self.table)  # type: ignore[arg-type]
                 return
             predictions = [row for row in rows if type(row) is LogRecord]
             async with conn.transaction():  # predictions first: a label may be for a prediction of this group
                 if predictions:
-                    await db.insert(conn, predictions)
+                    await db.insert(conn, predictions, self.table)
                 self.rejected_labels += await insert_labels(conn, labels)
 
     def _mark_down(self, exc: BaseException) -> None:
@@ -330,6 +348,11 @@ def _from_frame(frame: list[Any] | dict[str, Any]) -> LogRecord | LabelRecord:
 def _expire(future: asyncio.Future[None], timeout: float) -> None:
     if not future.done():
         future.set_exception(LogUnavailable(f"the prediction log did not confirm durability within {timeout:.0f}s"))
+
+
+def _expire_all(futures: list[asyncio.Future[None]], timeout: float) -> None:
+    for future in futures:
+        _expire(future, timeout)
 
 
 def _resolve(batch: list[Pending], error: BaseException | None = None) -> None:

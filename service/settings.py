@@ -88,6 +88,25 @@ class Settings(BaseSettings):
     quality_min_labels: int = Field(
         100, ge=1, description="fewer labels than this in the window never count as degraded"
     )
+    # The shadow (docs/shadow.md): a challenger scoring sampled copies after the primary answered, never in its way.
+    shadow_model_dir: Path | None = Field(
+        None, description="challenger artifact folder; unset (or a sample of 0) runs no shadow"
+    )
+    shadow_sample: float = Field(0.0, ge=0, le=1, description="fraction of requests copied to the challenger")
+    shadow_allowed_artifact_sha256: str = Field(
+        "", description="comma-separated allow-list of the challenger's `model.joblib` digests"
+    )
+    shadow_sources: str = Field("live", description="comma-separated request sources the shadow copies")
+    shadow_queue_max: int = Field(
+        1000, ge=1, description="copies waiting for the challenger; beyond it a copy is dropped and counted"
+    )
+    shadow_cpu_share: float = Field(
+        0.1, gt=0, le=1, description="most of the event loop's time the challenger's scoring may take"
+    )
+    shadow_test_slowdown: float = Field(
+        1.0, ge=1, description="test only: the challenger's scoring blocks this many times as long"
+    )
+    shadow_test_fail: bool = Field(False, description="test only: the challenger raises on every batch")
 
     @field_validator("log_level")
     @classmethod
@@ -101,3 +120,11 @@ class Settings(BaseSettings):
     @property
     def allowed_digests(self) -> frozenset[str]:
         return frozenset(d.strip().lower() for d in self.allowed_artifact_sha256.split(",") if d.strip())
+
+    @property
+    def shadow_digests(self) -> frozenset[str]:
+        return frozenset(d.strip().lower() for d in self.shadow_allowed_artifact_sha256.split(",") if d.strip())
+
+    @property
+    def shadow_source_set(self) -> frozenset[str]:
+        return frozenset(s.strip() for s in self.shadow_sources.split(",") if s.strip())

@@ -19,7 +19,14 @@ from infra.components import routing, specs, workload
 from infra.components.canary import CanarySpec, ModelCanary, ModelCanaryArgs
 from infra.components.database import Database, DatabaseArgs
 from infra.components.gpu import GpuScheduling
-from infra.config import SHUTDOWN_GRACE_S, AutoscalingConfig, DatabaseConfig, RetentionConfig, ServiceConfig
+from infra.config import (
+    SHUTDOWN_GRACE_S,
+    AutoscalingConfig,
+    DatabaseConfig,
+    RetentionConfig,
+    ServiceConfig,
+    ShadowConfig,
+)
 from infra.config.canary import GATEWAY_API, PODS
 from infra.config.settings_bridge import default, env_var
 
@@ -42,6 +49,8 @@ class ModelServiceArgs:
     canary_weight: int = 0  # percent; the gateway-api router's weights (the pods router made it replicas)
     router: str = PODS  # canary.router: pods, or gateway-api (an HTTPRoute on `gateway`)
     gateway: str = ""
+    shadow: ShadowConfig | None = None  # a challenger beside the model (docs/shadow.md), rendered when sample > 0
+    shadow_sha256: str = ""  # the challenger's model.joblib, from its manifest when the folder is here
 
 
 class ModelService(pulumi.ComponentResource):
@@ -102,6 +111,7 @@ class ModelService(pulumi.ComponentResource):
             config_hash=_settings_hash(settings_data),
             settings=s,
             gpu=args.gpu,
+            shadow_image=args.shadow.digest_ref if args.shadow and args.shadow.enabled else None,
         )
         ready: list[pulumi.Resource] = [account, config_map, secret, *([api_keys] if api_keys else [])]
         self.deployment = self._deployment(pod, ready)
@@ -160,6 +170,15 @@ class ModelService(pulumi.ComponentResource):
             data[ALLOWED_DIGESTS] = allowed
         if s.auth_required:
             data[env_var("api_keys_file")] = workload.API_KEYS_FILE
+        return data | self._shadow_settings()
+
+    def _shadow_settings(self) -> dict[str, str]:
+        shadow = self._args.shadow
+        if shadow is None or not shadow.enabled:
+            return {}
+        data = {env_var("shadow_model_dir"): workload.SHADOW_MODEL_DIR, env_var("shadow_sample"): str(shadow.sample)}
+        if self._args.shadow_sha256:
+            data[env_var("shadow_allowed_artifact_sha256")] = self._args.shadow_sha256
         return data
 
     def _api_keys_secret(self, config: ServiceConfig) -> k8s.core.v1.Secret:

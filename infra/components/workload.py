@@ -26,6 +26,9 @@ PRESTOP_SLEEP_S = 5  # lets endpoints and load balancers drop the pod before uvi
 TERMINATION_GRACE_S = PRESTOP_SLEEP_S + SHUTDOWN_GRACE_S + 5
 SPOOL_DIR = "/var/spool/modelship"
 API_KEYS_DIR = "/etc/modelship/api-keys"
+# The challenger's artifact (docs/shadow.md): its image's initContainer copies /app/model into this emptyDir.
+SHADOW_DIR = "/var/lib/modelship/shadow"
+SHADOW_MODEL_DIR = f"{SHADOW_DIR}/model"
 API_KEYS_FILE = f"{API_KEYS_DIR}/keys"
 DATABASE_URL_KEY = env_var("database_url")  # the settings Secret's key, read by the service and the retention job
 # checkov (make scan) skip, on the Deployment and the CronJob that read DATABASE_URL from the environment.
@@ -52,6 +55,7 @@ class PodArgs:
     config_hash: str
     settings: ServiceConfig
     gpu: GpuScheduling | None
+    shadow_image: str | None = None  # the challenger's image by digest, when a shadow runs
 
 
 def deployment_spec(pod: PodArgs, replicas: int) -> k8s.apps.v1.DeploymentSpecArgs:
@@ -81,6 +85,7 @@ def pod_template(args: PodArgs) -> k8s.core.v1.PodTemplateSpecArgs:
             termination_grace_period_seconds=TERMINATION_GRACE_S,
             security_context=_pod_security(),
             containers=[_container(args)],
+            init_containers=[_shadow_copy(args.shadow_image)] if args.shadow_image else None,
             volumes=_volumes(args),
             topology_spread_constraints=_spread(args.selector_labels),
             node_selector=gpu.node_selector if gpu else None,
@@ -190,6 +195,8 @@ def _volumes(args: PodArgs) -> list[k8s.core.v1.VolumeArgs]:
             empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=args.settings.spool_size_limit),
         ),
     ]
+    if args.shadow_image:
+        volumes.append(k8s.core.v1.VolumeArgs(name="shadow-model", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()))
     if args.api_keys_secret:
         volumes.append(
             k8s.core.v1.VolumeArgs(
@@ -207,7 +214,23 @@ def _mounts(args: PodArgs) -> list[k8s.core.v1.VolumeMountArgs]:
     ]
     if args.api_keys_secret:
         mounts.append(k8s.core.v1.VolumeMountArgs(name="api-keys", mount_path=API_KEYS_DIR, read_only=True))
+    if args.shadow_image:
+        mounts.append(k8s.core.v1.VolumeMountArgs(name="shadow-model", mount_path=SHADOW_DIR, read_only=True))
     return mounts
+
+
+def _shadow_copy(image: str) -> k8s.core.v1.ContainerArgs:
+    """The challenger's image, run once before the service: it copies its baked artifact into the shared emptyDir."""
+    copy = f"import shutil; shutil.copytree('/app/model', '{SHADOW_MODEL_DIR}')"
+    return k8s.core.v1.ContainerArgs(
+        name="shadow-model",
+        image=image,
+        image_pull_policy="IfNotPresent",
+        command=["python", "-c", copy],
+        resources=k8s.core.v1.ResourceRequirementsArgs(requests=JOB_REQUESTS, limits=JOB_LIMITS),
+        security_context=_container_security(),
+        volume_mounts=[k8s.core.v1.VolumeMountArgs(name="shadow-model", mount_path=SHADOW_DIR)],
+    )
 
 
 def _spread(selector_labels: dict[str, str]) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:

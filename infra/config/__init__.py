@@ -20,6 +20,7 @@ from infra.config.monitoring import MonitoringConfig
 from infra.config.read import StackConfigError
 from infra.config.retention import RetentionConfig
 from infra.config.settings_bridge import stack_settings
+from infra.config.shadow import ShadowConfig
 from infra.config.stack import SECRET_KEYS, StackConfig, load
 from infra.config.workload import CONTAINER_PORT, SHUTDOWN_GRACE_S, ServiceConfig
 
@@ -38,6 +39,7 @@ __all__ = [
     "RestoreConfig",
     "RetentionConfig",
     "ServiceConfig",
+    "ShadowConfig",
     "StackConfig",
     "StackConfigError",
     "load",

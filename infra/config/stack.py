@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra import contract
-from infra.config import autoscaling, canary, database, gpu, image, monitoring, read, retention, workload
+from infra.config import autoscaling, canary, database, gpu, image, monitoring, read, retention, shadow, workload
 
 # Keys that hold credentials, as each domain names them. Read only with read.secret, set only with
 # `pulumi config set --secret`.
@@ -26,6 +26,7 @@ class StackConfig:
     protect: bool = False  # Pulumi `protect` on the Namespace and the CNPG Cluster (docs/deploy.md)
     monitoring: monitoring.MonitoringConfig | None = None  # None only for StackConfig built by hand in tests
     canary: canary.CanaryConfig | None = None  # None only for StackConfig built by hand in tests
+    shadow: shadow.ShadowConfig | None = None  # None only for StackConfig built by hand in tests
 
 
 def load(config: pulumi.Config, stack: str) -> StackConfig:
@@ -42,6 +43,7 @@ def load(config: pulumi.Config, stack: str) -> StackConfig:
         protect=read.boolean(config, contract.PROTECT),
         monitoring=monitoring.load(config),
         canary=canary.load(config),
+        shadow=shadow.load(config),
     )
     _check(stack_config)
     return stack_config
@@ -56,6 +58,7 @@ def _check(stack: StackConfig) -> None:
     if stack.canary:
         i = stack.image
         problems += canary.problems(stack.canary, i.model_version, builds_images=bool(i.repository))
+    problems += shadow.problems(stack.shadow) if stack.shadow else []
     if problems:
         raise read.invalid(problems)
 

@@ -19,7 +19,7 @@ from loadtest.bench.report import write_reports
 from loadtest.bench.wrk import wrk_binary
 
 CASE_KEYS = (
-    "modelship-house", "modelship-iris", "modelship-batch", "seed-style", "naive-fastapi",
+    "modelship-house", "modelship-shadow", "modelship-iris", "modelship-batch", "seed-style", "naive-fastapi",
     "plain-fastapi", "raw-asgi", "iris-flask", "cold-start",
 )  # fmt: skip
 

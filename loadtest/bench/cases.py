@@ -126,11 +126,15 @@ def build_cases(
     seed = ServerSpec("seed-style", "seed", _gunicorn(bench + "seed_flask:app"), house_env, log_table=tables.SEED_TABLE)
     iris_flask = ServerSpec("iris-flask", "iris-flask", _gunicorn(bench + "iris_flask:app"), iris_env)
 
-    def modelship(key: str, label: str, model_dir: Path, workload: Workload) -> Case:
-        return Case(f"modelship-{key}", label, service(key, model_dir), workload, "modelship", "modelship", "/predict")
+    def modelship(key: str, label: str, model_dir: Path, workload: Workload, env: Mapping[str, str] = {}) -> Case:
+        spec = service_spec(key, model_dir, db_url, scratch, workers, {**service_env, **env}) if env else None
+        return Case(f"modelship-{key}", label, spec or service(key, model_dir), workload, "modelship", "modelship",
+                    "/predict")  # fmt: skip
 
     return [
         modelship("house", "modelship, house-price", house_dir, load["house-1"]),
+        modelship("shadow", "modelship, house-price, shadow of every request", house_dir, load["house-1"],
+                  shadow_env(house_dir)),
         modelship("iris", "modelship, iris", iris_dir, load["iris-1"]),
         modelship("batch", "modelship, batch of 100", house_dir, load["house-100"]),
         Case("seed-style", "seed-style Flask+gunicorn, conn/request", seed, load["house-1"], "baseline"),
@@ -142,3 +146,9 @@ def build_cases(
              load["house-1"], "baseline"),
         Case("iris-flask", "seed 003 iris Flask+gunicorn", iris_flask, load["iris-1-seed003"], "baseline"),
     ]  # fmt: skip
+
+
+def shadow_env(challenger: Path) -> dict[str, str]:
+    """A challenger (the same model: the same cost again) copied every request, the bench's own included."""
+    return {"MODELSHIP_SHADOW_MODEL_DIR": str(challenger), "MODELSHIP_SHADOW_SAMPLE": "1",
+            "MODELSHIP_SHADOW_SOURCES": "live,bench"}  # fmt: skip

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra import contract
 from pipelines.errors import ConfigError, StackBusyError, UnknownStackError, UpdateFailedError
 from pipelines.report import git_head
 from pipelines.settings import REPO_ROOT, PipelineSettings
@@ -74,6 +75,15 @@ def no_release_yet(stack: str, port: int) -> str:
         f"local stack {stack} has no deployment yet (it would serve on :{port}); `make up` serves outside the "
         f"stacks, so its :8000 is not {stack}: deploy one with `python -m pipelines release --stack {stack}`"
     )
+
+
+def shadow_env(config: Mapping[str, str]) -> dict[str, str]:
+    """The challenger the stack's shadow.* keys name, as the service's settings (docs/shadow.md); none when off."""
+    artifact = config.get(contract.full_key(contract.SHADOW_ARTIFACT_DIR), "")
+    sample = config.get(contract.full_key(contract.SHADOW_SAMPLE), "0") or "0"
+    if not artifact or float(sample) <= 0:
+        return {}
+    return {"MODELSHIP_SHADOW_MODEL_DIR": str(REPO_ROOT / artifact), "MODELSHIP_SHADOW_SAMPLE": sample}
 
 
 def _read_json(path: Path, default: Any) -> Any:
@@ -195,10 +205,12 @@ class LocalStack:
             database_url = self._postgres().start()
         except RuntimeError as exc:  # EmbeddedPostgresError: initdb/pg_ctl failed, the log tail says why
             raise UpdateFailedError(f"the embedded Postgres did not start: {exc}") from exc
-        kept = [p for p in pods if p["track"] in wanted and p["artifact"] == wanted[p["track"]][0]]
+        extra = {STABLE: shadow_env(config)}  # the shadow's challenger runs beside the stable model (docs/shadow.md)
+        kept = [p for p in pods if p["track"] in wanted and p["artifact"] == wanted[p["track"]][0]
+                and p.get("env", {}) == extra.get(p["track"], {})]  # fmt: skip
         old = [p for p in pods if p not in kept]
         new = [
-            self._start_pod(track, artifact, version, database_url, say)
+            self._start_pod(track, artifact, version, database_url, say, extra.get(track, {}))
             for track, (artifact, version) in wanted.items()
             if not any(p["track"] == track for p in kept)
         ]
@@ -223,14 +235,17 @@ class LocalStack:
             raise UpdateFailedError(f"config {key}={configured!r} is not an artifact folder")
         return artifact
 
-    def _start_pod(self, track: str, artifact: str, version: str, database_url: str, say: OnOutput) -> dict[str, Any]:
+    def _start_pod(
+        self, track: str, artifact: str, version: str, database_url: str, say: OnOutput, extra: Mapping[str, str]
+    ) -> dict[str, Any]:
         """One service process of TRACK on a free port, ready; stopped again if it does not get ready."""
         port = _free_port()
         name = f"{track}-{port}"
         say(f"starting the {track} service with {version} on :{port}")
         data_dir = self.root / "pods" / name  # a pod's own spool, as its emptyDir is in the cluster
         data_dir.mkdir(parents=True, exist_ok=True)
-        env = {"MODELSHIP_MODEL_DIR": artifact, "DATABASE_URL": database_url, "MODELSHIP_DATA_DIR": str(data_dir)}
+        env = {"MODELSHIP_MODEL_DIR": artifact, "DATABASE_URL": database_url, "MODELSHIP_DATA_DIR": str(data_dir),
+               **extra}  # fmt: skip
         log_file = self.root / LOGS[track]
         pid = proc.start(port, env, log_file, cwd=REPO_ROOT)
         try:
@@ -238,7 +253,15 @@ class LocalStack:
         except UpdateFailedError:
             proc.stop(pid, self.settings.stop_timeout_s)
             raise
-        return {"name": name, "track": track, "version": version, "artifact": artifact, "port": port, "pid": pid}
+        return {
+            "name": name,
+            "track": track,
+            "version": version,
+            "artifact": artifact,
+            "port": port,
+            "pid": pid,
+            "env": dict(extra),
+        }
 
     def _pods(self) -> list[dict[str, Any]]:
         return list(_read_json(self.root / "pods.json", []))

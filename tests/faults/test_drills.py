@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest.stats import percentile
 from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service.spool import Spool
 from tests.conftest import LiveService, start_service
@@ -185,3 +186,30 @@ def test_corrupt_spool_keeps_complete_records_and_starts(
         assert list((spool_dir / "damaged").iterdir()), "the damaged segment is kept for inspection"
     finally:
         svc.stop()
+
+
+@pytest.mark.parametrize(
+    ("fault", "settings"),
+    [("challenger 10x slower", {"shadow_test_slowdown": "10"}), ("challenger raises", {"shadow_test_fail": "true"})],
+)
+def test_a_slow_or_failing_shadow_leaves_the_primary_alone(
+    fault: str, settings: dict[str, str], restartable_pg: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+) -> None:
+    """The same paced load without a shadow, then with a challenger at sample 1.0 made 10x slower (its scoring
+    holds the event loop ten times as long) or raising: every answer a 200, p99 within 10% (plus 2 ms of noise)."""
+    latencies = {}
+    for name, extra in (("none", {}), (fault, {"shadow_model_dir": str(house_artifact), "shadow_sample": "1",
+                                               "shadow_queue_max": "64", **settings})):  # fmt: skip
+        svc = start_service(house_artifact, restartable_pg.url, tmp_path / name.replace(" ", "-"), **extra)
+        try:
+            asyncio.run(drive(svc.url, 300, 8))  # warm-up
+            result = asyncio.run(drive(svc.url, 3000, 8, rate=300))
+            copies = {o: metric(svc.url, f'modelship_shadow_copies_total{{outcome="{o}"}}')
+                      for o in ("mirrored", "scored", "dropped", "failed")} if extra else {}  # fmt: skip
+        finally:
+            svc.stop()
+        assert result.statuses[200] == result.sent == 3000, result.summary()
+        verify(f"shadow: {name}", restartable_pg.url, result)
+        latencies[name] = percentile(result.latencies, 0.99)
+        print(f"[shadow: {name}] p99={latencies[name] * 1000:.1f}ms copies={copies}")
+    assert latencies[fault] <= latencies["none"] * 1.10 + 0.002, latencies

@@ -3,10 +3,10 @@
 After the primary's answer is durable, `offer` (O(1), never raises) may put a copy of the validated matrix on a
 bounded queue; a full queue drops the copy and counts it. One background task takes what is waiting, scores it
 with the challenger in one model call, and logs each answer durably in `shadow_predictions` under the primary's
-request_id with source `shadow`, through a PredictionLog (group commit, spool) of its own. The task runs in the
-primary's event loop, so it keeps to a share of the loop's time (`shadow_cpu_share`): after a batch that kept
-the loop busy for t seconds it sleeps t * (1 - share) / share (50 ms at least, so copies gather into one model
-call and one INSERT). A slow challenger then fills its queue and drops
+request_id with source `shadow`, through a PredictionLog (group commit, spool) of its own. The model call runs in a
+worker thread, never in the primary's event loop, and the task keeps to a share of the time
+(`shadow_cpu_share`): after a batch that took t seconds it sleeps t * (1 - share) / share (50 ms at least, so
+copies gather into one model call and one INSERT). A slow challenger then fills its queue and drops
 copies, instead of taking time from the primary. docs/shadow.md says why it is in-process, not a mirror.
 """
 
@@ -122,23 +122,25 @@ class Shadow:
             await asyncio.sleep(pause)
             batch = [self._queue.popleft() for _ in range(min(BATCH_MAX, len(self._queue)))]
             began = time.perf_counter()
-            records = self._score(batch)
+            # In a worker thread: the challenger's model call never holds the primary's event loop (a slow one
+            # only waits longer and drops copies); numpy releases the GIL for its work.
+            records, failed = await asyncio.to_thread(self._score, batch)
+            self.counts["failed"] += failed
             busy = time.perf_counter() - began
             if records:
                 await self._keep(records)
             pause = max(LINGER_S, busy * (1 - share) / share)
 
-    def _score(self, batch: list[Copy]) -> list[LogRecord]:
-        """The challenger's rows for a batch, in one model call; a failing challenger fails the batch, counted."""
+    def _score(self, batch: list[Copy]) -> tuple[list[LogRecord], int]:
+        """The challenger's rows for a batch, in one model call, and how many copies failed (all, if it raised)."""
         try:
             began = time.perf_counter()
             outputs = self._predict(np.concatenate([c.matrix for c in batch]) if len(batch) > 1 else batch[0].matrix)
-            if self.options.slowdown > 1:  # test only: a challenger this many times slower, holding the loop
+            if self.options.slowdown > 1:  # test only: a challenger this many times slower
                 time.sleep((time.perf_counter() - began) * (self.options.slowdown - 1))
         except Exception as exc:  # any model failure: the shadow counts it, the primary never sees it
-            self.counts["failed"] += len(batch)
             logger.warning("challenger %s failed on %d copies: %s", self.version, len(batch), exc)
-            return []
+            return [], len(batch)
         done, records, start = time.perf_counter(), [], 0
         for copy in batch:
             rows = len(copy.matrix)
@@ -146,7 +148,7 @@ class Shadow:
                             outputs.rows(start, start + rows), [], SHADOW)  # fmt: skip
             records.append(record_of(result, self.names, (done - copy.mirrored_at) * 1000))
             start += rows
-        return records
+        return records, 0
 
     def _predict(self, matrix: np.ndarray) -> Outputs:
         if self.options.fail:

@@ -38,8 +38,9 @@ STACK = "canary"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
+    # `make test` installs it (target haproxy); without it the split cannot be shown, so this fails, never skips.
     if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
-        pytest.skip("needs Debian's haproxy: make haproxy")
+        pytest.fail("needs Debian's haproxy (the local target's Service): run `make haproxy`")
     base = Path(tempfile.mkdtemp(prefix="modelship-local-canary-"))  # not under pytest's 0700 basetemp
     target = LocalTarget(PipelineSettings(state_dir=base / "state", local_ports={STACK: free_port()}))
     selected = target.select(STACK, create=True)

@@ -65,6 +65,21 @@ def pg_url(pg_server: EmbeddedPostgres) -> str:
     return os.environ.get("DATABASE_URL") or pg_server.url
 
 
+@pytest.fixture
+def fresh_db(pg_url: str) -> Iterator[str]:
+    """An empty database of this test's own on the session's Postgres: the log holds only what the test sends."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("artifacts")

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import subprocess
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import numpy as np
-import psycopg
 import pytest
 
 from infra.components import drift_rules
 from model.artifact import MANIFEST
 from model.manifest import Manifest
-from pipelines.devtools.embedded_pg import EmbeddedPostgres, free_port
+from pipelines.devtools.embedded_pg import free_port
 from pipelines.devtools.monitor import local_rule_settings, prometheus_command, write_config
 from pipelines.drift import drift_report
 from tests.conftest import start_service
@@ -36,12 +34,9 @@ AGREE = 0.02
 
 
 def test_the_report_and_the_promql_psi_agree_on_the_same_traffic(
-    pg_server: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+    fresh_db: str, house_artifact: Path, tmp_path: Path
 ) -> None:
-    name = f"agree_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg_server.url.rsplit("/", 1)[0] + f"/{name}"
+    url = fresh_db
     artifact = with_reference(house_artifact, tmp_path / "ref", window=300)
     manifest = Manifest.load(artifact / MANIFEST)
     rows = training_rows(manifest)

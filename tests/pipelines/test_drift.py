@@ -10,8 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,17 +29,6 @@ from tests.conftest import ROOT, LiveService
 
 RECORD_KEYS = {"model_version", "window", "live_count", "features", "output"}
 PART_KEYS = {"psi", "threshold", "drift", "count"}
-
-
-@pytest.fixture
-def log_db(pg_url: str) -> Iterator[str]:
-    """A database of this test's own on the session's Postgres: the log holds only what the test sends."""
-    name = f"drift_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 def house_rows(seed: int, count: int, shift: float = 0.0) -> list[list[float]]:
@@ -82,35 +70,37 @@ def send_mixed(service: LiveService, manifest: Manifest, rows: list[list[float]]
 
 
 @pytest.fixture
-def house(log_db: str, live_service: Callable[..., LiveService], house_artifact: Path) -> tuple[LiveService, Manifest]:
-    # log_db first: set up before the service, it is torn down after the service stopped
-    return live_service(house_artifact, database_url=log_db), Manifest.load(house_artifact / "manifest.json")
+def house(
+    fresh_db: str, live_service: Callable[..., LiveService], house_artifact: Path
+) -> tuple[LiveService, Manifest]:
+    # fresh_db first: set up before the service, it is torn down after the service stopped
+    return live_service(house_artifact, database_url=fresh_db), Manifest.load(house_artifact / "manifest.json")
 
 
-def test_training_like_traffic_is_no_drift_and_a_shift_is(house: tuple[LiveService, Manifest], log_db: str) -> None:
+def test_training_like_traffic_is_no_drift_and_a_shift_is(house: tuple[LiveService, Manifest], fresh_db: str) -> None:
     service, manifest = house
     send_mixed(service, manifest, house_rows(seed=11, count=1020))  # live: the training distribution
     send_mixed(service, manifest, house_rows(seed=12, count=1020, shift=400), source="loadcheck")  # synthetic
 
-    live = drift_report(log_db, manifest, "1h")
+    live = drift_report(fresh_db, manifest, "1h")
     assert live.live_count == 1020 and live.enough and live.skipped == 0  # 20 singles + 10 batches of 100
     assert {name: part.count for name, part in live.features.items()} == dict.fromkeys(manifest.feature_names, 1020)
     assert not live.drift, live.table()
     assert all(part.psi < part.threshold for part in (*live.features.values(), live.output))
 
-    shifted = drift_report(log_db, manifest, "1h", sources=["loadcheck"])
+    shifted = drift_report(fresh_db, manifest, "1h", sources=["loadcheck"])
     assert shifted.live_count == 1020
     assert shifted.features["size"].drift and shifted.output.drift, shifted.table()
     assert not shifted.features["bedrooms"].drift and not shifted.features["age"].drift
 
 
 def test_the_cli_prints_a_table_writes_the_record_and_the_chart(
-    house: tuple[LiveService, Manifest], log_db: str, house_artifact: Path, tmp_path: Path,
+    house: tuple[LiveService, Manifest], fresh_db: str, house_artifact: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     service, manifest = house
     send_mixed(service, manifest, house_rows(seed=13, count=1000, shift=400))
-    args = ["drift", "--database-url", log_db, "--artifact", str(house_artifact), "--window", "30m"]
+    args = ["drift", "--database-url", fresh_db, "--artifact", str(house_artifact), "--window", "30m"]
     code = main([*args, "--record", str(tmp_path / "r.json"), "--chart", str(tmp_path / "c.png")])
     out = capsys.readouterr().out
     assert code == 1, out  # drift: the stage "ran and failed", as a gate does
@@ -126,26 +116,26 @@ def test_the_cli_prints_a_table_writes_the_record_and_the_chart(
 
 
 def test_a_classifier_output_is_binned_by_class(
-    log_db: str, live_service: Callable[..., LiveService], iris_artifact: Path
+    fresh_db: str, live_service: Callable[..., LiveService], iris_artifact: Path
 ) -> None:
     manifest = Manifest.load(iris_artifact / "manifest.json")
-    service = live_service(iris_artifact, database_url=log_db)
+    service = live_service(iris_artifact, database_url=fresh_db)
     assert manifest.drift is not None and manifest.drift.window == 105
     setosa = [[5.0, 3.4, 1.5, 0.2]] * 60 + [[5.1, 3.5, 1.4, 0.3]] * 60  # every one a setosa: the output shifts
     send(service, manifest, setosa[:10], "single")
     send(service, manifest, setosa[10:], "v1")
-    report = drift_report(log_db, manifest, timedelta(hours=1))
+    report = drift_report(fresh_db, manifest, timedelta(hours=1))
     assert report.live_count == 120 and report.window == "1h"
     assert report.output.count == 120 and report.output.live == (1.0, 0.0, 0.0)
     assert report.output.drift and report.features["petal_length"].drift, report.table()
 
 
 def test_too_few_values_is_no_verdict_and_older_rows_are_skipped(
-    house: tuple[LiveService, Manifest], log_db: str
+    house: tuple[LiveService, Manifest], fresh_db: str
 ) -> None:
     service, manifest = house
     send(service, manifest, house_rows(seed=14, count=50, shift=800), "predict")
-    with psycopg.connect(log_db, autocommit=True) as conn:  # a row of an earlier service, in no shape read here
+    with psycopg.connect(fresh_db, autocommit=True) as conn:  # a row of an earlier service, in no shape read here
         conn.execute(
             "INSERT INTO predictions (request_id, model_version, inputs, outputs, latency_ms) "
             "VALUES (%s, %s, %s, %s, 1)",
@@ -159,7 +149,7 @@ def test_too_few_values_is_no_verdict_and_older_rows_are_skipped(
 
 
 def test_a_manifest_without_a_reference_says_drift_is_off(
-    house: tuple[LiveService, Manifest], log_db: str, house_artifact: Path, tmp_path: Path,
+    house: tuple[LiveService, Manifest], fresh_db: str, house_artifact: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     service, manifest = house
@@ -169,7 +159,7 @@ def test_a_manifest_without_a_reference_says_drift_is_off(
     raw = json.loads((old / "manifest.json").read_text())
     raw.pop("drift")
     (old / "manifest.json").write_text(json.dumps(raw | {"schema_version": 1}))
-    code = main(["drift", "--database-url", log_db, "--artifact", str(old), "--record", str(tmp_path / "r.json")])
+    code = main(["drift", "--database-url", fresh_db, "--artifact", str(old), "--record", str(tmp_path / "r.json")])
     lines = capsys.readouterr().out.splitlines()
     assert code == 0 and lines == [
         f"drift is off: manifest {manifest.version} has no drift reference (trained before schema 2); "
@@ -178,10 +168,10 @@ def test_a_manifest_without_a_reference_says_drift_is_off(
     assert json.loads((tmp_path / "r.json").read_text())["enabled"] is False
 
 
-def test_a_version_without_rows_is_one_line_and_exit_2(house: tuple[LiveService, Manifest], log_db: str) -> None:
+def test_a_version_without_rows_is_one_line_and_exit_2(house: tuple[LiveService, Manifest], fresh_db: str) -> None:
     service, manifest = house
     send(service, manifest, house_rows(seed=16, count=3), "predict")
-    argv = ["drift", "--database-url", log_db, "--model-version", "house-price-000000000000"]
+    argv = ["drift", "--database-url", fresh_db, "--model-version", "house-price-000000000000"]
     done = subprocess.run([sys.executable, "-m", "pipelines", *argv], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [

@@ -8,7 +8,6 @@ import random
 import subprocess  # nosec B404
 import sys
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,17 +30,6 @@ IRIS = [
     {"sepal_length": 6.2, "sepal_width": 2.9, "petal_length": 4.3, "petal_width": 1.3},
     {"sepal_length": 6.9, "sepal_width": 3.1, "petal_length": 5.4, "petal_width": 2.1},
 ]
-
-
-@pytest.fixture
-def fresh_db(pg_url: str) -> Iterator[str]:
-    """A database of this test's own on the session's server: other tests' labels do not mix in."""
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    yield pg_url.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 def serve(artifact: Path, database_url: str, tmp_path: Path) -> TestClient:

@@ -96,14 +96,11 @@ def test_replay_of_the_spool_keeps_the_source(
 
 @pytest.mark.slow
 def test_the_source_column_is_added_online_to_a_populated_table_while_serving(
-    pg_server: EmbeddedPostgres, house_artifact: Path, tmp_path: Path
+    fresh_db: str, house_artifact: Path, tmp_path: Path
 ) -> None:
     """An older replica keeps writing while a new one migrates and serves: no acknowledged row is lost, and the
     table is not rewritten (its relfilenode, the file that holds it, is the same before and after)."""
-    name = f"online_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server.url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = pg_server.url.rsplit("/", 1)[0] + f"/{name}"
+    url = fresh_db
     first = next(sql for number, _, sql in db.migrations() if number == 1)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(first.encode())

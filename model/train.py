@@ -112,11 +112,15 @@ def _reuse(target: Path) -> TrainResult | None:
     except ArtifactError:
         shutil.rmtree(target)
         return None
+    if manifest.schema_version < SCHEMA_VERSION:  # an older trainer's: no drift reference, so trained again
+        shutil.rmtree(target)
+        return None
     return TrainResult(target, manifest.version, manifest, reused=True)
 
 
 def train(recipe: str, out_dir: Path, seed: int = 42, overrides: Mapping[str, Any] | None = None) -> TrainResult:
-    """Train RECIPE and write out_dir/<version>/. An intact folder for the same version is reused.
+    """Train RECIPE and write out_dir/<version>/. An intact folder for the same version is reused, unless an
+    older trainer wrote it (a lower manifest schema_version, e.g. without the drift reference).
 
     Args:
         recipe: a name from model.recipes.RECIPES ("house-price", "iris").

@@ -13,12 +13,12 @@ window) is exported beside the counts so the rules need nothing but the scrape.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_right
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from model.drift import DriftReference
@@ -38,7 +38,10 @@ logger = logging.getLogger("modelship.drift")
 
 
 class LiveDrift:
-    """The per-bin counters of one model version; `count` is a no-op when the manifest has no reference."""
+    """The per-bin counts of one model version; `count` is a no-op when the manifest has no reference.
+
+    The counts are one int64 array, added to on the request path and read by a collector at scrape time:
+    a prometheus_client Counter child would take a lock per hit bin (one per feature for every request)."""
 
     def __init__(self, registry: CollectorRegistry, manifest: Manifest) -> None:
         self.version = manifest.version
@@ -47,46 +50,53 @@ class LiveDrift:
         enabled = Gauge(ENABLED, "1 when live values are counted against the manifest's drift reference",
                         ["model_version"], registry=registry)  # fmt: skip
         enabled.labels(self.version).set(float(self.enabled))
-        self._children: list[Any] = []
+        self._total = 0
         if manifest.drift is None or not self.enabled:
             return
         reference = manifest.drift
-        self._build(registry, manifest, reference)
-        registry.register(_ReferenceCollector(self.version, reference))
-
-    def _build(self, registry: CollectorRegistry, manifest: Manifest, reference: DriftReference) -> None:
-        inputs = Counter(INPUT_BINS, "Live input values per drift-reference bin, by feature",
-                         ["model_version", "feature", "bin"], registry=registry)  # fmt: skip
-        output = Counter(OUTPUT_BINS, "Live outputs per drift-reference bin (a classifier's: per class)",
-                         ["model_version", "bin"], registry=registry)  # fmt: skip
         binned = [reference.features[name] for name in manifest.feature_names]
-        self._edges = [np.asarray(b.edges, dtype=np.float64) for b in binned]
+        self._edge_lists = [list(map(float, b.edges)) for b in binned]
+        self._edges = [np.asarray(e, dtype=np.float64) for e in self._edge_lists]
         self._output_edges = np.asarray(reference.output.edges, dtype=np.float64)
+        self._output_list = list(map(float, reference.output.edges))
         classes = reference.output.classes
-        self._class_bins = None if classes is None else np.array([classes.index(c) for c in manifest.classes or ()])
+        self._class_bins = None if classes is None else [classes.index(c) for c in manifest.classes or ()]
+        self._class_array = np.asarray(self._class_bins or [], dtype=np.intp)
         sizes = [b.bins for b in binned] + [reference.output.bins]
         self._offsets = np.cumsum([0, *sizes[:-1]], dtype=np.intp)  # column j's bins start at offsets[j]
+        self._offset_list = self._offsets.tolist()
         self._total = sum(sizes)
-        for name, b in zip(manifest.feature_names, binned, strict=True):
-            self._children += [inputs.labels(self.version, name, str(i)) for i in range(b.bins)]
-        self._children += [output.labels(self.version, str(i)) for i in range(reference.output.bins)]
+        self.counts = np.zeros(self._total, dtype=np.int64)
+        labels = [(name, str(i)) for name, b in zip(manifest.feature_names, binned, strict=True) for i in range(b.bins)]
+        registry.register(_CountsCollector(self, labels, [str(i) for i in range(reference.output.bins)]))
+        registry.register(_ReferenceCollector(self.version, reference))
 
     def count(self, matrix: np.ndarray, outputs: Outputs) -> None:
-        """Count a request's live rows: a searchsorted per feature over all rows, one bincount, an inc per hit bin."""
+        """Count a request's live rows: one row by bisection, a batch with a searchsorted per column and a bincount."""
         if not self.enabled:
             return
-        codes = np.empty((len(matrix), len(self._offsets)), dtype=np.intp)
-        for j, edges in enumerate(self._edges):
-            codes[:, j] = np.searchsorted(edges, matrix[:, j], side="right")
+        if len(matrix) == 1:
+            self._count_one(matrix[0].tolist(), outputs)
+            return
+        codes = np.empty((len(self._offsets), len(matrix)), dtype=np.intp)  # a row per feature, then the output
+        for j, (edges, column) in enumerate(zip(self._edges, matrix.T, strict=True)):
+            codes[j] = np.searchsorted(edges, column, side="right")
         if self._class_bins is not None and outputs.best is not None:
-            codes[:, -1] = self._class_bins[outputs.best]
+            codes[-1] = self._class_array[outputs.best]
         else:
-            codes[:, -1] = np.searchsorted(self._output_edges, outputs.values, side="right")
-        codes += self._offsets
-        counts = np.bincount(codes.ravel(), minlength=self._total)
-        hit = np.flatnonzero(counts)
-        for i, n in zip(hit.tolist(), counts[hit].tolist(), strict=True):
-            self._children[i].inc(n)
+            codes[-1] = np.searchsorted(self._output_edges, outputs.values, side="right")
+        codes += self._offsets[:, None]
+        self.counts += np.bincount(codes.ravel(), minlength=self._total)
+
+    def _count_one(self, row: list[float], outputs: Outputs) -> None:
+        counts, offsets = self.counts, self._offset_list
+        for j, (value, edges) in enumerate(zip(row, self._edge_lists, strict=True)):
+            counts[offsets[j] + bisect_right(edges, value)] += 1
+        if self._class_bins is not None and outputs.best is not None:
+            out = self._class_bins[int(outputs.best[0])]
+        else:
+            out = bisect_right(self._output_list, float(outputs.values[0]))
+        counts[offsets[-1] + out] += 1
 
     def announce(self) -> None:
         """The one start-up line that says whether drift is counted, and if not, why."""
@@ -94,7 +104,27 @@ class LiveDrift:
             logger.warning("drift: off for model %s: %s; %s 0", self.version, self.reason, ENABLED)
         else:
             logger.info("drift: counting live values of model %s in %d bins (%d features and the output)",
-                        self.version, self._total, len(self._edges))  # fmt: skip
+                        self.version, self._total, len(self._edge_lists))  # fmt: skip
+
+
+class _CountsCollector(Collector):
+    """The live counts as counters, read at scrape time; every bin is there from start-up, at zero."""
+
+    def __init__(self, drift: LiveDrift, inputs: list[tuple[str, str]], outputs: list[str]) -> None:
+        self.drift, self.inputs, self.outputs = drift, inputs, outputs
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.drift.counts.tolist()  # a copy: a request adding meanwhile is counted at the next scrape
+        version, n = self.drift.version, len(self.inputs)
+        inputs = CounterMetricFamily(INPUT_BINS, "Live input values per drift-reference bin, by feature",
+                                     labels=["model_version", "feature", "bin"])  # fmt: skip
+        for (name, b), value in zip(self.inputs, counts[:n], strict=True):
+            inputs.add_metric([version, name, b], value)
+        output = CounterMetricFamily(OUTPUT_BINS, "Live outputs per drift-reference bin (a classifier's: per class)",
+                                     labels=["model_version", "bin"])  # fmt: skip
+        for b, value in zip(self.outputs, counts[n:], strict=True):
+            output.add_metric([version, b], value)
+        yield from (inputs, output)
 
 
 def _unusable(manifest: Manifest) -> str | None:

@@ -19,7 +19,8 @@ from loadtest.bench.report import write_reports
 from loadtest.bench.wrk import wrk_binary
 
 CASE_KEYS = (
-    "modelship-house", "modelship-shadow", "modelship-iris", "modelship-batch", "seed-style", "naive-fastapi",
+    "modelship-house", "modelship-house-live", "modelship-shadow", "modelship-iris", "modelship-batch",
+    "modelship-batch-live", "seed-style", "naive-fastapi",
     "plain-fastapi", "raw-asgi", "iris-flask", "cold-start",
 )  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -15,6 +15,7 @@ from loadtest.bench.loadgen import encode_post
 from loadtest.bench.servers import ServerSpec
 from loadtest.checks import random_instance
 from model.manifest import Manifest
+from service.sources import BENCH, LIVE
 
 PY = sys.executable
 VARIANTS = 64  # distinct bodies per workload, cycled: no server can cache one answer
@@ -29,9 +30,10 @@ class Workload:
     path: str = "/predict"
     expect: bytes = b'"prediction'  # must appear in every 2xx body
     family: str = ""  # the rows it sends ("house-1", "iris-1", "house-100"): what the servers are compared on
+    source: str = BENCH  # X-Modelship-Source: `live` makes modelship count drift on it, as on users' requests
 
     def requests(self, port: int) -> list[bytes]:
-        return [encode_post("127.0.0.1", port, self.path, body) for body in self.bodies]
+        return [encode_post("127.0.0.1", port, self.path, body, self.source) for body in self.bodies]
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,10 @@ def build_cases(
         modelship("house", "modelship, house-price", house_dir, load["house-1"]),
         modelship("shadow", "modelship, house-price, shadow of every request", house_dir, load["house-1"],
                   shadow_env(house_dir)),
+        modelship("house-live", "modelship, house-price, live (drift counted)", house_dir, live(load["house-1"])),
         modelship("iris", "modelship, iris", iris_dir, load["iris-1"]),
         modelship("batch", "modelship, batch of 100", house_dir, load["house-100"]),
+        modelship("batch-live", "modelship, batch of 100, live (drift counted)", house_dir, live(load["house-100"])),
         Case("seed-style", "seed-style Flask+gunicorn, conn/request", seed, load["house-1"], "baseline"),
         Case("naive-fastapi", "naive FastAPI, pooled INSERT/request",
              asgi("naive-fastapi", "naive_fastapi:create_app", house_env), load["house-1"], "baseline"),
@@ -146,6 +150,11 @@ def build_cases(
              load["house-1"], "baseline"),
         Case("iris-flask", "seed 003 iris Flask+gunicorn", iris_flask, load["iris-1-seed003"], "baseline"),
     ]  # fmt: skip
+
+
+def live(workload: Workload) -> Workload:
+    """The same requests sent as users' traffic: modelship counts their drift bins, which it skips for `bench`."""
+    return replace(workload, source=LIVE)
 
 
 def shadow_env(challenger: Path) -> dict[str, str]:

@@ -206,7 +206,7 @@ def _drive(case: Case, port: int, settings: BenchSettings, on_window: Callable[[
         return run_wrk(
             "127.0.0.1", port, case.workload.path, case.workload.bodies,
             connections=settings.connections, warmup_s=settings.warmup_s, duration_s=settings.duration_s,
-            expect=case.workload.expect, on_window=on_window,
+            expect=case.workload.expect, on_window=on_window, source=case.workload.source,
         )  # fmt: skip
     return run_load(
         "127.0.0.1", port, case.workload.requests(port),

@@ -34,10 +34,11 @@ RECONNECT_PAUSE_S = 0.01
 CONNECT_TIMEOUT_S = 5.0
 
 
-def encode_post(host: str, port: int, path: str, body: bytes) -> bytes:
+def encode_post(host: str, port: int, path: str, body: bytes, source: str = BENCH) -> bytes:
+    """One request; `source` goes in X-Modelship-Source (`live` counts as users' traffic: drift counters on)."""
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"{SOURCE_HEADER}: {BENCH}\r\n"
+        f"{SOURCE_HEADER}: {source}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

@@ -83,6 +83,15 @@ TARGETS = (
            _field("modelship-batch", "instances_per_s")),
     BenchTarget("cold start, spawn to /ready 200 (median)", "<=", 1.5, "s",
            lambda _rows, run: run.cold_start_median_s),
+    BenchTarget("house 1-instance req/s vs raw ASGI under the same uvicorn", ">=", 0.35, "x",
+                _ratio("modelship-house", "raw-asgi")),
+    # The same requests sent as `live` (counted in the drift bins) against `bench` (skipped): the counters' cost.
+    BenchTarget("drift counters on, 1 instance: req/s vs off", ">=", 0.95, "x",
+                _ratio("modelship-house-live", "modelship-house")),
+    BenchTarget("drift counters on, batch of 100: req/s vs off", ">=", 0.95, "x",
+                _ratio("modelship-batch-live", "modelship-batch")),
+    BenchTarget("shadow of every request: p99 vs none", "<=", 1.10, "x",
+                _ratio("modelship-shadow", "modelship-house", "p99_ms")),
     # Against the peers of `make bench PEERS=kserve,mlserver` (n/a without them); each side on its fastest
     # path for the workload (modelship: /predict, v1 or v2; KServe: v1 or v2), which `peers:` names.
     BenchTarget("house 1-instance req/s vs KServe, fastest paths", ">=", 3.0, "x", _vs_fastest("house-1", ("kserve",))),

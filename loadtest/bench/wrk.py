@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.bench.loadgen import CONNECT_TIMEOUT_S, LoadError, LoadResult
+from service.sources import BENCH
 
 WRK_THREADS = 2  # wrk -t2, or fewer threads when there are fewer connections
 EXIT_GRACE_S = 30.0  # wrk ends on its own after -d; this only bounds a hung process
@@ -63,7 +64,7 @@ local prepared = {}
 local index = 1
 function init(args)
    for i, body in ipairs(bodies) do
-      local headers = {["Content-Type"] = "application/json", ["X-Modelship-Source"] = "bench"}
+      local headers = {["Content-Type"] = "application/json", ["X-Modelship-Source"] = source}
       prepared[i] = wrk.format("POST", path, headers, body)
    end
    -- threads start at different bodies so the two do not send the same one at the same moment
@@ -105,10 +106,11 @@ def lua_literal(data: bytes) -> str:
     return '"' + "".join(out) + '"'
 
 
-def lua_script(path: str, bodies: Sequence[bytes]) -> str:
+def lua_script(path: str, bodies: Sequence[bytes], source: str = BENCH) -> str:
     """The script: every body pre-formatted per thread and cycled, then one JSON line at the end."""
     listed = ",\n".join(f"   {lua_literal(body)}" for body in bodies)
     head = f"-- written by loadtest/bench/wrk.py\nbodies = {{\n{listed}\n}}\npath = {lua_literal(path.encode())}\n"
+    head += f"source = {lua_literal(source.encode())}\n"
     return head + _CYCLE + _DONE
 
 
@@ -208,6 +210,7 @@ def run_wrk(
     expect: bytes = b"",
     on_window: Callable[[str], None] = lambda _phase: None,
     binary: str | None = None,
+    source: str = BENCH,
 ) -> LoadResult:
     """Drive host:port with POSTs of `bodies` (cycled) through wrk, as `loadgen.run_load` does.
 
@@ -224,7 +227,7 @@ def run_wrk(
     url = f"http://{host}:{port}{path}"
     with tempfile.TemporaryDirectory(prefix="modelship-wrk-") as folder:
         script = Path(folder) / "bench.lua"
-        script.write_text(lua_script(path, bodies))
+        script.write_text(lua_script(path, bodies, source))
         if warmup_s > 0:
             warm, _ = _run_once(binary, script, url, connections, max(1, round(warmup_s)))
             answered += _ok(warm)

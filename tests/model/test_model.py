@@ -32,6 +32,18 @@ def test_retraining_into_the_same_folder_reuses_the_artifact(tmp_path: Path) -> 
     assert again.reused and again.path == first.path
 
 
+def test_an_older_trainers_folder_is_trained_again_with_a_drift_reference(tmp_path: Path) -> None:
+    first = train("house-price", tmp_path)
+    manifest = json.loads((first.path / "manifest.json").read_text())
+    manifest["schema_version"] = 1  # as the trainer before drift references wrote it
+    del manifest["drift"]
+    (first.path / "manifest.json").write_text(json.dumps(manifest))
+    again = train("house-price", tmp_path)
+    assert not again.reused and again.path == first.path
+    assert again.manifest.drift is not None
+    assert json.loads((again.path / "manifest.json").read_text())["schema_version"] == first.manifest.schema_version
+
+
 def test_house_price_metrics_floor(house_artifact: Path) -> None:
     metrics = json.loads((house_artifact / "manifest.json").read_text())["metrics"]
     # noise has sd 10 000: an RMSE near it and R² above 0.9 mean the relationships were learned

@@ -100,6 +100,20 @@ def test_vectorised_counts_equal_a_value_by_value_count(which: str, request: pyt
         for key, n in slow_count(manifest, matrix, outputs).items():
             expected[key] = expected.get(key, 0.0) + n
         assert counted(registry) == expected
+    ref = manifest.drift
+    assert ref is not None
+    on_edges = np.array(
+        [[ref.features[n].edges[i % len(ref.features[n].edges)] for n in manifest.feature_names] for i in range(12)],
+        dtype=np.float64,
+    )  # a value on an edge goes to the bin above it
+    _, outputs = random_batch(manifest, rng, len(on_edges))
+    for rows in (len(on_edges), 1):
+        matrix = on_edges[:rows]
+        part = Outputs(outputs.values[:rows], None if outputs.best is None else outputs.best[:rows])
+        drift.count(matrix, part)
+        for key, n in slow_count(manifest, matrix, part).items():
+            expected[key] = expected.get(key, 0.0) + n
+    assert counted(registry) == expected
 
 
 def test_every_bin_is_a_series_at_zero_from_start_up(make_client: Callable[..., TestClient], house_ref: Path) -> None:

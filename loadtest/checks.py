@@ -21,15 +21,20 @@ def describe(manifest: Manifest) -> dict[str, str]:
     return {"name": manifest.name, "version": manifest.version, "task": manifest.task}
 
 
-def random_instance(schema: Manifest, rng: random.Random) -> Instance:
-    """A valid instance: every feature uniform inside the training range of the manifest."""
+def random_instance(schema: Manifest, rng: random.Random, inner: float = 0.0) -> Instance:
+    """A valid instance: every feature uniform inside the training range of the manifest.
+
+    `inner` keeps that fraction of the range off each end: another version of the same recipe, trained on
+    another sample, has a slightly different range, and the middle is inside both."""
     instance: Instance = {}
     for feature in schema.features:
+        margin = (feature.max - feature.min) * inner
+        low_f, high_f = feature.min + margin, feature.max - margin
         if feature.type == "integer":
-            low, high = math.ceil(feature.min), math.floor(feature.max)
+            low, high = math.ceil(low_f), math.floor(high_f)
             instance[feature.name] = rng.randint(low, max(low, high))
         else:
-            instance[feature.name] = round(rng.uniform(feature.min, feature.max), 3)
+            instance[feature.name] = round(rng.uniform(low_f, high_f), 3)
     return instance
 
 

@@ -54,7 +54,7 @@ def error_source(args: argparse.Namespace, stack: Stack) -> ErrorSource:
         return ScrapedArms({"stable": args.stable_metrics, "canary": args.canary_metrics})
     arm_urls = getattr(stack, "arm_metrics_urls", None)  # the local target's stable and canary processes
     if callable(arm_urls):
-        return ScrapedArms(arm_urls())
+        return ScrapedArms(arm_urls)  # read at each step: the canary's process starts with the first step
     raise ConfigError(
         "the canary counts each arm's 5xx from its /metrics: give --prometheus URL (pulumi), or "
         "--stable-metrics URL and --canary-metrics URL"

@@ -18,7 +18,7 @@ that went down (a process restarted) makes the step's error count unknown, never
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -64,11 +64,14 @@ def count_text(text: str) -> Requests:
 
 @dataclass(frozen=True)
 class ScrapedArms:
-    urls: Mapping[str, Sequence[str]]  # arm -> the /metrics URLs of its processes
+    # arm -> the /metrics URLs of its processes; or how to find them at each reading (the local stack's pods,
+    # whose canary process exists only once the first step has deployed it)
+    urls: Mapping[str, Sequence[str]] | Callable[[], Mapping[str, Sequence[str]]]
     timeout_s: float = 5.0
 
     def read(self, versions: Mapping[str, str]) -> dict[str, Requests]:
-        return {arm: self._arm(self.urls.get(arm, ())) for arm in versions}
+        urls = self.urls() if callable(self.urls) else self.urls
+        return {arm: self._arm(urls.get(arm, ())) for arm in versions}
 
     def _arm(self, urls: Sequence[str]) -> Requests:
         if not urls:

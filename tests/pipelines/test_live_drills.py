@@ -1,0 +1,133 @@
+"""A canary and a shadow on the local target, as an on-call runs them: the real `python -m pipelines` CLI, HAProxy as
+the Service in front of real service processes, one real Postgres, and users' traffic from Locust's `LiveUser`
+(loadtest/live.py), which sends no X-Modelship-Source, so every request counts as live."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess  # nosec B404
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from model.manifest import Manifest
+from pipelines.deploy import deploy
+from pipelines.devtools.embedded_pg import free_port
+from pipelines.settings import PipelineSettings
+from pipelines.targets.local import LocalStack, LocalTarget
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.needs_engine]
+STACK = "drill"
+LIVE_LOCUSTFILE = ROOT / "loadtest" / "live.py"
+
+
+@pytest.fixture(scope="module")
+def local(v1_artifact: Path) -> Iterator[tuple[LocalStack, dict[str, str]]]:
+    if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
+        pytest.fail("needs Debian's haproxy (the local target's Service): run `make haproxy`")
+    base = Path(tempfile.mkdtemp(prefix="modelship-live-drills-"))  # not under pytest's 0700 basetemp
+    port = free_port()
+    settings = PipelineSettings(state_dir=base / "state", reports_dir=base / "reports", local_ports={STACK: port})
+    target = LocalTarget(settings)
+    deploy(target, STACK, v1_artifact, message="stable v1")
+    env = dict(os.environ, MODELSHIP_PIPELINE_STATE_DIR=str(settings.state_dir),
+               MODELSHIP_PIPELINE_REPORTS_DIR=str(settings.reports_dir),
+               MODELSHIP_PIPELINE_LOCAL_PORTS=json.dumps({STACK: port}))  # fmt: skip
+    yield target.select(STACK), env
+    target.select(STACK).destroy()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pipelines", *args]
+    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@contextmanager
+def live_users(url: str, out: Path, users: int = 6) -> Iterator[dict[str, int]]:
+    """Locust's LiveUser against the Service while the block runs; afterwards, its request and failure counts."""
+    stats = out / "live"  # Locust writes <stats>.json as it shuts down, SIGTERM included
+    argv = [sys.executable, "-m", "locust", "-f", str(LIVE_LOCUSTFILE), "--headless", "--host", url,
+            "-u", str(users), "-r", str(users), "-t", "600s", "--json-file", str(stats), "--only-summary",
+            "--stop-timeout", "5"]  # fmt: skip
+    counts: dict[str, int] = {}
+    with (out / "locust.log").open("w") as log:
+        locust = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield counts
+        finally:
+            locust.send_signal(signal.SIGTERM)  # Locust stops its users, then saves the final stats
+            locust.wait(60)
+    entries = json.loads(stats.with_suffix(".json").read_text())
+    live = [e for e in entries if e["name"] == "/predict [live]"]
+    counts.update(requests=sum(e["num_requests"] for e in live), failures=sum(e["num_failures"] for e in entries))
+
+
+def versions(url: str, n: int) -> Counter[str]:
+    """N requests, each on a new connection, counted by the version that answered."""
+    found: Counter[str] = Counter()
+    for _ in range(n):
+        with httpx.Client(timeout=10) as client:
+            found[client.get(f"{url}/model").json()["version"]] += 1
+    return found
+
+
+def test_a_canary_under_live_users_is_promoted_through_the_service(
+    local: tuple[LocalStack, dict[str, str]], v1_artifact: Path, v2_artifact: Path, tmp_path: Path
+) -> None:
+    stack, env = local
+    v2 = Manifest.load(v2_artifact / "manifest.json").version
+    record = tmp_path / "canary.json"
+    with live_users(stack.url, tmp_path) as users:
+        time.sleep(2)  # the users are sending before the canary starts
+        run = cli(env, "canary", "--stack", STACK, "--artifact", str(v2_artifact), "--steps", "50",
+                  "--step-seconds", "3", "--min-samples", "50", "--record", str(record))  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    found = json.loads(record.read_text())
+    assert found["verdict"] == "promoted"
+    (step,) = found["steps"]
+    assert step["weight"] == 50 and step["verdict"] == "pass"
+    assert min(step["stable"]["live_requests"], step["canary"]["live_requests"]) >= 50, step  # via HAProxy
+    assert users["failures"] == 0 and users["requests"] > 100, users
+    assert versions(stack.url, 10) == {v2: 10}  # stable is now the candidate; the canary is gone
+    assert [p["track"] for p in stack._pods()] == ["stable"]
+
+
+def test_a_shadow_under_live_users_is_reported_then_stopped(
+    local: tuple[LocalStack, dict[str, str]], v1_artifact: Path, v2_artifact: Path, tmp_path: Path
+) -> None:
+    stack, env = local
+    served = versions(stack.url, 1).most_common(1)[0][0]
+    other = next(a for a in (v1_artifact, v2_artifact) if Manifest.load(a / "manifest.json").version != served)
+    challenger = Manifest.load(other / "manifest.json").version
+    started = cli(env, "shadow", "start", "--stack", STACK, "--artifact", str(other), "--sample", "1.0")
+    assert started.returncode == 0, started.stderr
+    record, chart = tmp_path / "shadow.json", tmp_path / "shadow.png"
+    with live_users(stack.url, tmp_path) as users:
+        time.sleep(6)
+    reported = cli(env, "shadow", "report", "--stack", STACK, "--record", str(record), "--chart", str(chart))
+    assert reported.returncode == 0, reported.stderr
+    found = json.loads(record.read_text())["result"]
+    assert found["challenger"] == challenger and list(found["champions"]) == [served]
+    copies = found["coverage"]["copies"]
+    assert copies["scored"] > 50 and copies["dropped"] == 0 and copies["failed"] == 0, copies
+    assert found["agreement"]["instances"] == found["requests"] > 50
+    assert found["agreement"]["mae"] > 0  # another seed's model: close, never identical
+    assert chart.read_bytes()[:4] == b"\x89PNG"
+    assert users["failures"] == 0 and users["requests"] >= found["requests"], users
+    stopped = cli(env, "shadow", "stop", "--stack", STACK)
+    assert stopped.returncode == 0, stopped.stderr
+    status = cli(env, "status", "--stack", STACK, "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["shadow"] is None

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pulumi import automation as auto
 
+from infra import contract
 from tests.rehearsal.standin_pulumi import merge
 from tests.rehearsal.standin_pulumi.state import StackState, StandinError
 
@@ -160,3 +163,38 @@ def test_a_preview_needs_no_environment_secret_but_up_refuses_without_it(on_path
     with pytest.raises(auto.CommandError, match=r"auth\.required is true but auth\.apiKeys is empty"):
         stack.up()
     assert [u.result for u in stack.history()] == ["failed"]
+
+
+@pytest.mark.needs_engine
+def test_a_shadow_images_init_container_copies_its_model_in_before_the_service_starts(
+    on_path: dict[str, str], house_artifact: Path, artifacts_dir: Path
+) -> None:
+    """shadow.sample > 0 renders an initContainer from the challenger's image (infra/components/workload.py);
+    the stand-in runs it as a kubelet would, so the service starts with the challenger beside its model."""
+    from model.manifest import Manifest
+    from model.train import train
+    from tests.rehearsal.standin_env import record_image
+
+    challenger = train("house-price", artifacts_dir / "standin-shadow", seed=5).path
+    version = Manifest.load(challenger / "manifest.json").version
+    stack = auto.create_or_select_stack("dev", work_dir=str(ROOT))
+    stack.set_all_config(
+        {
+            "modelship:modelVersion": auto.ConfigValue(Manifest.load(house_artifact / "manifest.json").version),
+            "modelship:image.digestRef": auto.ConfigValue(record_image(on_path, house_artifact)),
+            f"modelship:{contract.SHADOW_SAMPLE}": auto.ConfigValue("1"),
+            f"modelship:{contract.SHADOW_IMAGE_DIGEST_REF}": auto.ConfigValue(record_image(on_path, challenger)),
+            f"modelship:{contract.SHADOW_MODEL_VERSION}": auto.ConfigValue(version),
+        }
+    )
+    try:
+        url = stack.up().outputs[contract.OUTPUT_URL].value
+        answered = httpx.post(f"{url}/predict", json={"size": 1500.0, "bedrooms": 3, "age": 10}, timeout=10)
+        assert answered.status_code == 200, answered.text
+        deadline = time.monotonic() + 15
+        while 'modelship_shadow_copies_total{outcome="scored"} 1.0' not in httpx.get(f"{url}/metrics").text:
+            assert time.monotonic() < deadline, "the challenger the init container copied in never scored the copy"
+            time.sleep(0.2)
+    finally:
+        stack.destroy()
+        stack.workspace.remove_stack("dev")

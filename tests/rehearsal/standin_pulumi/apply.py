@@ -6,6 +6,7 @@ What a kubelet would give the container, the stand-in gives the process:
 - the env of `envFrom`/`env`, with ConfigMap and Secret values resolved from the recorded objects;
 - each mounted Secret/ConfigMap written as files, and each emptyDir made, under a folder standing in for the
   container's filesystem; env values under a mount path are rewritten to that folder;
+- each initContainer run once before the service (its command, paths rewritten: the shadow's model copy);
 - `/app/model` (the artifact baked into the image) is the folder the image digest was built from: the
   build-push stand-in's `$MODELSHIP_REHEARSAL_DIR/images.json`, or, for an image infra's docker Image built
   itself (no image.digestRef), its MODEL_DIR build arg;
@@ -23,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import subprocess  # nosec B404
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -167,9 +169,9 @@ class Pod:
             found[mount["mountPath"]] = host
         return found
 
-    def artifact_dir(self, images_json: Path | None) -> Path:
-        """The artifact folder the container's image was built from."""
-        image = str(self.container["image"])
+    def artifact_dir(self, images_json: Path | None, container: Mapping[str, Any] | None = None) -> Path:
+        """The artifact folder the container's image (the service's, or an initContainer's) was built from."""
+        image = str((container or self.container)["image"])
         digest = image.split("@", 1)[-1]
         known = json.loads(images_json.read_text()) if images_json and images_json.is_file() else {}
         if digest in known:
@@ -180,6 +182,24 @@ class Pod:
                 return REPO_ROOT / str(args["MODEL_DIR"])
         # ErrImagePull in a real cluster: the rollout never becomes ready.
         raise UpdateFailedError(f"image {image} was not built by the build-push stand-in nor by this program")
+
+    def run_init_containers(self, images_json: Path | None, mounted: Mapping[str, Path]) -> None:
+        """Each initContainer once, in order, before the service, as a kubelet runs them: its command, with its
+        image's `/app/model` and its volume mounts (those the service mounts too, e.g. an emptyDir) rewritten
+        to their folders here. A non-zero exit fails the rollout (Init:Error in a real cluster)."""
+        for init in self.spec.get("initContainers") or []:
+            paths = {IMAGE_MODEL_DIR: self.artifact_dir(images_json, init)}
+            for mount in init.get("volumeMounts") or []:
+                if mount["mountPath"] not in mounted:
+                    raise StandinError(f"initContainer {init['name']}: only volumes the service mounts too are "
+                                       f"implemented ({mount['mountPath']})")  # fmt: skip
+                paths[mount["mountPath"]] = mounted[mount["mountPath"]]
+            argv = [_rewrite_text(arg, paths) for arg in [*(init.get("command") or []), *(init.get("args") or [])]]
+            argv = [sys.executable, *argv[1:]] if argv and argv[0] == "python" else argv
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)  # nosec B603
+            if done.returncode != 0:
+                raise UpdateFailedError(f"initContainer {init['name']} exited {done.returncode}: "
+                                        f"{done.stderr.strip()[-300:]}")  # fmt: skip
 
     def ready_path(self) -> str:
         return str(self.container["readinessProbe"]["httpGet"]["path"])
@@ -198,6 +218,13 @@ def _rewrite(env: dict[str, str], paths: Mapping[str, Path]) -> dict[str, str]:
                 break
         out[key] = value
     return out
+
+
+def _rewrite_text(text: str, paths: Mapping[str, Path]) -> str:
+    """A command argument with every container path in it replaced by its stand-in folder (longest first)."""
+    for inside, host in sorted(paths.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace(inside.rstrip("/"), str(host))
+    return text
 
 
 def _database_url(env: dict[str, str], state: StackState) -> dict[str, str]:
@@ -233,7 +260,9 @@ def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) 
 
     port = free_port()
     rev = state.run_dir / f"rev-{port}"
-    paths = {IMAGE_MODEL_DIR: pod.artifact_dir(_images_json()), **pod.mounts(rev / "fs")}
+    mounted = pod.mounts(rev / "fs")
+    paths = {IMAGE_MODEL_DIR: pod.artifact_dir(_images_json()), **mounted}
+    pod.run_init_containers(_images_json(), mounted)
     env = _database_url(_rewrite({**_BASE_ENV, **pod.env()}, paths), state)
     env["MODELSHIP_DATA_DIR"] = str(rev / "data")
     log_file = state.run_dir / "service.log"

@@ -2,7 +2,8 @@
 the stand-in Pulumi CLI, which runs the real infra program and starts the real service per stack.
 
 One session-scoped rehearsal, in order: a push to main (deploy.yml), a push of a broken model, a pull
-request opened (ci.yml and pr-environment.yml) and closed, a rollback of prod, a load test of staging.
+request opened (ci.yml and pr-environment.yml) and closed, a load test of staging, a shadow on staging
+(shadow.yml: start, users' requests, report, stop), and a rollback of prod.
 
 Environment secrets: each environment's values exist only in its own scope (see tests/rehearsal/act.py);
 `production` needs an approval, modelled as the rehearsal approving it for the deploy and rollback runs.
@@ -18,6 +19,7 @@ import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,47 @@ def broken_model(repo: Path) -> str:
     return commit(repo, "a broken model")
 
 
+SHADOW_PARAMS = "alpha=3.0"  # the challenger: the same recipe with another regularisation, another version
+SHADOW_REQUESTS = 60
+
+
+def shadow_run(stage: Stage, action: str) -> Run:
+    inputs = {"environment": "staging", "action": action, "sample": "1", "params": SHADOW_PARAMS}
+    return stage.rehearsal.run("shadow.yml", "workflow_dispatch", {"inputs": inputs}, inputs=inputs)
+
+
+def live_requests(stage: Stage, stack: str, n: int) -> None:
+    """N users' requests (no X-Modelship-Source: live) to the stack's Service, with a key allowed to predict."""
+    url, key = stage.outputs(stack)["serviceUrl"], stage.api_key(stack)
+    with httpx.Client(timeout=10, headers={"Authorization": f"Bearer {key}"} if key else {}) as client:
+        for i in range(n):
+            body = {"size": 900.0 + 37 * i, "bedrooms": 1 + i % 5, "age": i % 40}
+            client.post(f"{url}/predict", json=body).raise_for_status()
+
+
+def stack_postgres_url(stage: Stage, stack: str) -> str:
+    """The URL of the stack's Postgres (the stand-in's embedded one for the CNPG Cluster), seen from the runner."""
+    from pipelines.devtools.embedded_pg import EmbeddedPostgres
+
+    backend = Path(stage.rehearsal.env["PULUMI_BACKEND_URL"][len("file://") :]) / ".pulumi"
+    (run_dir,) = (backend / "standin-run").glob(f"*/{stack}")
+    return EmbeddedPostgres(run_dir / "pg").url
+
+
+def rehearse_shadow(stage: Stage, envs: dict[str, Environment]) -> None:
+    """shadow.yml on staging: start a challenger trained from the commit, let users' requests reach it, report
+    (the log is reachable from the runner through the environment's LOG_DATABASE_URL), stop."""
+    stage.after("shadow-start", shadow_run(stage, "start"))
+    if stage.runs["shadow-start"].result("shadow") != "success":
+        return
+    live_requests(stage, "staging", SHADOW_REQUESTS)
+    staging = envs["staging"]
+    log_url = stack_postgres_url(stage, "staging")
+    envs["staging"] = replace(staging, secrets={**staging.secrets, "LOG_DATABASE_URL": log_url})
+    stage.after("shadow-report", shadow_run(stage, "report"))
+    stage.after("shadow-stop", shadow_run(stage, "stop"))
+
+
 @pytest.fixture(scope="session")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     assert STANDIN_CLI.exists(), "the stand-in Pulumi CLI (tests/rehearsal/standin_pulumi) is missing"
@@ -220,6 +263,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
             inputs={"environment": "staging"},
         )
         stage.after("loadtest", loadtest)
+        rehearse_shadow(stage, envs)
         yield stage
     finally:
         (base / "summary.txt").write_text(stage.summary() + "\n")
@@ -309,3 +353,20 @@ def test_rollback_of_prod_returns_to_the_previous_version(stage: Stage) -> None:
     stage.after("rollback", run)
     assert run.result("rollback") == "success", run.log
     assert stage.served_version("prod") == stage.seeded, "prod serves the model it served before the push"
+
+
+def test_a_shadow_on_staging_is_started_reported_and_stopped_by_its_workflow(stage: Stage) -> None:
+    start, report, stop = (stage.runs.get(f"shadow-{a}") for a in ("start", "report", "stop"))
+    assert start is not None and start.result("shadow") == "success", start.log if start else "not run"
+    assert report is not None and report.result("shadow") == "success", report.log
+    assert stop is not None and stop.result("shadow") == "success", stop.log
+    challenger = start.jobs["train"].outputs["train.version"]
+    assert challenger != stage.served_version("staging")  # another model than the one it shadows
+    uploaded = stage.rehearsal.state / "runs" / str(report.run_id) / "artifacts" / f"shadow-report-{report.run_id}"
+    found = json.loads((uploaded / "report.json").read_text())["result"]
+    assert found["challenger"] == challenger
+    assert found["coverage"]["copies"]["scored"] >= SHADOW_REQUESTS and found["coverage"]["copies"]["dropped"] == 0
+    assert found["agreement"]["instances"] >= SHADOW_REQUESTS and found["agreement"]["mae"] > 0
+    assert (uploaded / "report.png").read_bytes()[:4] == b"\x89PNG"
+    status = stage.pipelines("status", "--json", stack="staging")
+    assert status.returncode == 0 and json.loads(status.stdout)["shadow"] is None, status.stdout + status.stderr

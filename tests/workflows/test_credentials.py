@@ -27,9 +27,10 @@ def secrets_in(value: Any) -> set[str]:
     return set(SECRET.findall(yaml.safe_dump(value))) - {"GITHUB_TOKEN"}
 
 
-def input_choices(path: Path) -> list[str]:
+def input_choices(path: Path, names: set[str] | None = None) -> list[str]:
+    """The options of the dispatch inputs NAMES (every input when None)."""
     inputs = (load(path)["on"].get("workflow_dispatch") or {}).get("inputs", {})
-    return [str(o) for spec in inputs.values() for o in spec.get("options", [])]
+    return [str(o) for n, spec in inputs.items() if names is None or n in names for o in spec.get("options", [])]
 
 
 def resolve(expression: str, choices: list[str]) -> set[str]:
@@ -51,7 +52,7 @@ def possible_environments(path: Path, job: dict[str, Any]) -> set[str]:
     if environment is None:
         return set()
     name = str(environment["name"] if isinstance(environment, dict) else environment)
-    return resolve(name, input_choices(path))
+    return resolve(name, input_choices(path, set(re.findall(r"inputs\.(\w+)", name))))
 
 
 def triggers(path: Path) -> set[str]:

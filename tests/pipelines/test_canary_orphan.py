@@ -3,13 +3,9 @@ next `canary` and `rollback` refuse in one line naming the orphan, and `canary a
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +13,9 @@ from pathlib import Path
 import pytest
 
 from pipelines.canary_state import DRIVER, WEIGHT_KEY
-from pipelines.deploy import deploy
-from pipelines.devtools.embedded_pg import free_port
-from pipelines.settings import PipelineSettings
-from pipelines.targets.local import LocalStack, LocalTarget
+from pipelines.targets.local import LocalStack
 from tests.pipelines.artifacts import relabel_artifact
+from tests.pipelines.canary_traffic import deployed_local_stack
 
 pytestmark = [pytest.mark.slow]
 
@@ -31,18 +25,8 @@ STACK = "canary-orphan"
 
 @pytest.fixture
 def local(house_artifact: Path) -> Iterator[tuple[LocalStack, dict[str, str]]]:
-    # Not under pytest's basetemp (0700): the embedded Postgres' own user must reach its data folder.
-    base = Path(tempfile.mkdtemp(prefix="modelship-canary-orphan-"))
-    port = free_port()
-    settings = PipelineSettings(state_dir=base / "state", reports_dir=base / "reports", local_ports={STACK: port})
-    target = LocalTarget(settings)
-    deploy(target, STACK, house_artifact, message="stable")
-    env = dict(os.environ, MODELSHIP_PIPELINE_STATE_DIR=str(settings.state_dir),
-               MODELSHIP_PIPELINE_REPORTS_DIR=str(settings.reports_dir),
-               MODELSHIP_PIPELINE_LOCAL_PORTS=json.dumps({STACK: port}))  # fmt: skip
-    yield target.select(STACK), env
-    target.select(STACK).destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with deployed_local_stack(STACK, house_artifact, "modelship-canary-orphan-") as found:
+        yield found
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

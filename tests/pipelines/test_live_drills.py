@@ -5,27 +5,21 @@ the Service in front of real service processes, one real Postgres, and users' tr
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess  # nosec B404
 import sys
-import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 
 from model.manifest import Manifest
-from pipelines.deploy import deploy
-from pipelines.devtools.embedded_pg import free_port
-from pipelines.settings import PipelineSettings
-from pipelines.targets.local import LocalStack, LocalTarget
+from pipelines.targets.local import LocalStack
 from tests.conftest import ROOT
+from tests.pipelines.canary_traffic import deployed_local_stack, versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_engine]
 STACK = "drill"
@@ -36,17 +30,8 @@ LIVE_LOCUSTFILE = ROOT / "loadtest" / "live.py"
 def local(v1_artifact: Path) -> Iterator[tuple[LocalStack, dict[str, str]]]:
     if shutil.which("haproxy") is None and not Path("/usr/sbin/haproxy").exists():
         pytest.fail("needs Debian's haproxy (the local target's Service): run `make haproxy`")
-    base = Path(tempfile.mkdtemp(prefix="modelship-live-drills-"))  # not under pytest's 0700 basetemp
-    port = free_port()
-    settings = PipelineSettings(state_dir=base / "state", reports_dir=base / "reports", local_ports={STACK: port})
-    target = LocalTarget(settings)
-    deploy(target, STACK, v1_artifact, message="stable v1")
-    env = dict(os.environ, MODELSHIP_PIPELINE_STATE_DIR=str(settings.state_dir),
-               MODELSHIP_PIPELINE_REPORTS_DIR=str(settings.reports_dir),
-               MODELSHIP_PIPELINE_LOCAL_PORTS=json.dumps({STACK: port}))  # fmt: skip
-    yield target.select(STACK), env
-    target.select(STACK).destroy()
-    shutil.rmtree(base, ignore_errors=True)
+    with deployed_local_stack(STACK, v1_artifact, "modelship-live-drills-") as found:
+        yield found
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -72,15 +57,6 @@ def live_users(url: str, out: Path, users: int = 6) -> Iterator[dict[str, int]]:
     entries = json.loads(stats.with_suffix(".json").read_text())
     live = [e for e in entries if e["name"] == "/predict [live]"]
     counts.update(requests=sum(e["num_requests"] for e in live), failures=sum(e["num_failures"] for e in entries))
-
-
-def versions(url: str, n: int) -> Counter[str]:
-    """N requests, each on a new connection, counted by the version that answered."""
-    found: Counter[str] = Counter()
-    for _ in range(n):
-        with httpx.Client(timeout=10) as client:
-            found[client.get(f"{url}/model").json()["version"]] += 1
-    return found
 
 
 def test_a_canary_under_live_users_is_promoted_through_the_service(

@@ -31,6 +31,7 @@ from pipelines.targets.base import (
     OUTPUT_CANARY_WEIGHT,
 )
 from pipelines.targets.local import LocalStack, LocalTarget
+from tests.pipelines.canary_traffic import versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_engine]
 STACK = "canary"
@@ -47,15 +48,6 @@ def stack() -> Iterator[LocalStack]:
     yield selected
     selected.destroy()
     shutil.rmtree(base, ignore_errors=True)
-
-
-def versions(url: str, n: int) -> Counter[str]:
-    """N requests, each on a new connection (a fresh client), counted by the model version that answered."""
-    found: Counter[str] = Counter()
-    for _ in range(n):
-        with httpx.Client(timeout=10) as client:
-            found[client.get(f"{url}/model").json()["version"]] += 1
-    return found
 
 
 def test_the_split_follows_the_weight_and_the_ready_pods(

@@ -6,6 +6,10 @@ for a canary or shadow drill against a local stack, or against any environment w
 
     locust -f loadtest/live.py --headless --host http://127.0.0.1:8000 -u 8 -r 8 -t 60s
 
+Where the stack requires auth, MODELSHIP_LOADTEST_API_KEY holds a key with the `predict` and `read` scopes (the
+same variable as the release gate's; it needs no `synthetic` scope, since these requests are live).
+MODELSHIP_LIVE_WAIT="MIN,MAX" sets each user's pause between requests in seconds (default 0.01,0.05).
+
 Each request opens a new connection (`Connection: close`), as many short visits do: a Service (kube-proxy, or
 HAProxy for the local target) spreads connections, so a kept-alive client would stay on one pod and one arm.
 Only requests are checked here, never an SLO: a 2xx must carry an answer for the request id sent, and anything
@@ -15,6 +19,7 @@ the training ranges, which every version of the recipe accepts.
 
 from __future__ import annotations
 
+import os
 import random
 import uuid
 from typing import Any
@@ -22,20 +27,33 @@ from typing import Any
 from locust import HttpUser, between, task
 
 from loadtest.checks import check_prediction, random_instance
+from loadtest.run import API_KEY_ENV
 from model.manifest import Manifest, ManifestError
 
 INNER = 0.1  # a tenth of each feature's training range kept off each end
+WAIT_ENV = "MODELSHIP_LIVE_WAIT"
 _schema: Manifest | None = None  # the model behind the Service, read once from /model
+
+
+def _wait() -> tuple[float, float]:
+    raw = os.environ.get(WAIT_ENV, "0.01,0.05")
+    try:
+        low, high = (float(part) for part in raw.split(","))
+    except ValueError:
+        raise SystemExit(f"{WAIT_ENV} takes MIN,MAX in seconds (e.g. 0.1,0.3), got {raw!r}") from None
+    return low, high
 
 
 class LiveUser(HttpUser):
     """One instance per request, values drawn from the model's ranges, sent as a user sends them."""
 
-    wait_time = between(0.01, 0.05)
+    wait_time = between(*_wait())
 
     def on_start(self) -> None:
         self.rng = random.Random()
         self.client.headers["Connection"] = "close"
+        if api_key := os.environ.get(API_KEY_ENV):  # stacks with auth.required
+            self.client.headers["Authorization"] = f"Bearer {api_key}"
 
     def schema(self) -> Manifest | None:
         global _schema

@@ -1,9 +1,10 @@
 """CPU per request of one route, in-process: the service's ASGI app called directly, no HTTP, no load.
 
 `python -m loadtest.bench.asgi_cpu --calls 640 --rounds 5` trains house-price (or reuses it), starts an embedded
-PostgreSQL (or uses DATABASE_URL), runs the app's lifespan, and calls v2 infer and /predict with a
-batch of 100, each through its pure-ASGI fast path and through its FastAPI route (the fast path
-taken out of the middleware stack, as the service was before it had one). It prints the median
+PostgreSQL (or uses DATABASE_URL), runs the app's lifespan, and calls v2 infer, v1 and /predict with a
+batch of 100 and /predict with one instance, each through its pure-ASGI fast path (marked `bench`, and unmarked:
+`live`, so the drift counters count it) and through its FastAPI route (the fast path taken out of the middleware
+stack, as the service was before it had one). It prints the median
 process CPU of one call made alone (the prediction log commits each request by itself) and the
 process CPU per request of the same calls made 32 at a time (group commits carry several rows).
 Postgres's own CPU is not in these figures. No timed asserts anywhere: this only prints.
@@ -32,15 +33,17 @@ from model.train import train
 from pipelines.devtools.embedded_pg import EmbeddedPostgres
 from service.app import create_app
 from service.settings import Settings
+from service.sources import BENCH, SOURCE_HEADER
 
 BATCH, CONCURRENCY = 100, 32
 
 
-async def call(app: FastAPI, path: str, body: bytes) -> int:
-    """One request straight into the ASGI app; returns the status."""
+async def call(app: FastAPI, path: str, body: bytes, source: str | None = BENCH) -> int:
+    """One request straight into the ASGI app (marked SOURCE; None sends no header: live); returns the status."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(SOURCE_HEADER.lower().encode(), source.encode())] if source else []
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"",
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers,
              "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}  # fmt: skip
     sent, status = False, 0
 
@@ -60,22 +63,22 @@ async def call(app: FastAPI, path: str, body: bytes) -> int:
     return status
 
 
-async def alone(app: FastAPI, path: str, body: bytes, calls: int) -> list[float]:
+async def alone(app: FastAPI, path: str, body: bytes, calls: int, source: str | None = BENCH) -> list[float]:
     """CPU seconds of each of `calls` calls made one after another."""
     samples = []
     for _ in range(calls):
         started = time.process_time()
-        status = await call(app, path, body)
+        status = await call(app, path, body, source)
         samples.append(time.process_time() - started)
         assert status == 200, status
     return samples
 
 
-async def together(app: FastAPI, path: str, body: bytes, calls: int) -> float:
+async def together(app: FastAPI, path: str, body: bytes, calls: int, source: str | None = BENCH) -> float:
     """CPU seconds per call of `calls` calls made CONCURRENCY at a time."""
     started, made = time.process_time(), 0
     while made < calls:
-        statuses = await asyncio.gather(*(call(app, path, body) for _ in range(CONCURRENCY)))
+        statuses = await asyncio.gather(*(call(app, path, body, source) for _ in range(CONCURRENCY)))
         assert set(statuses) == {200}, statuses
         made += CONCURRENCY
     return (time.process_time() - started) / made
@@ -91,8 +94,11 @@ def bodies(model_dir: Path) -> dict[str, tuple[str, bytes]]:
     return {
         "v2 infer": (f"/v2/models/{manifest.name}/infer", orjson.dumps({"inputs": [tensor]})),
         "/predict": ("/predict", orjson.dumps({"instances": instances})),
-        "v1 predict": (f"/v1/models/{manifest.name}:predict",
-                       orjson.dumps({"instances": [[i[n] for n in names] for i in instances]})),
+        "v1 predict": (
+            f"/v1/models/{manifest.name}:predict",
+            orjson.dumps({"instances": [[i[n] for n in names] for i in instances]}),
+        ),
+        "/predict 1": ("/predict", orjson.dumps(instances[0])),
     }
 
 
@@ -102,25 +108,32 @@ def build(model_dir: Path, database_url: str, folder: Path, fast: bool) -> FastA
     return create_app(settings, fast_paths=fast)  # without: the FastAPI routes and middleware answer
 
 
+# How each way calls: which app, and the source it marks its requests with (live: no header, drift counted).
+WAYS = {"fast path": ("fast path", BENCH), "fast path, live": ("fast path", None), "FastAPI route": ("FastAPI", BENCH)}
+
+
 async def run(model_dir: Path, database_url: str, folder: Path, calls: int, rounds: int) -> None:
-    """Rounds interleave the four (route, way) pairs, so a busy neighbour on the machine slows each alike."""
-    apps = {"fast path": build(model_dir, database_url, folder, True),
-            "FastAPI route": build(model_dir, database_url, folder, False)}  # fmt: skip
+    """Rounds interleave the (route, way) pairs, so a busy neighbour on the machine slows each alike."""
+    built = {"fast path": build(model_dir, database_url, folder, True),
+             "FastAPI": build(model_dir, database_url, folder, False)}  # fmt: skip
+    apps = {way: (built[app], source) for way, (app, source) in WAYS.items()}
     pairs = [(case, way) for case in bodies(model_dir) for way in apps]
     samples: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
     shared: dict[tuple[str, str], list[float]] = {pair: [] for pair in pairs}
     cases = bodies(model_dir)
     async with AsyncExitStack() as stack:
-        for app in apps.values():
+        for app in built.values():
             await stack.enter_async_context(app.router.lifespan_context(app))
         for case, way in pairs:  # warm-up: caches, the log's connections, the model's first calls
-            await alone(apps[way], *cases[case], 20)
+            await alone(apps[way][0], *cases[case], 20, apps[way][1])
         for _ in range(rounds):
             for case, way in pairs:
-                samples[(case, way)] += await alone(apps[way], *cases[case], calls // rounds)
-                shared[(case, way)].append(await together(apps[way], *cases[case], calls // rounds))
+                app, source = apps[way]
+                samples[(case, way)] += await alone(app, *cases[case], calls // rounds, source)
+                shared[(case, way)].append(await together(app, *cases[case], calls // rounds, source))
     for case, way in pairs:
-        print(f"{case:9} batch {BATCH}  {way:13}  alone: median {statistics.median(samples[(case, way)]) * 1e6:5.0f} "
+        rows = 1 if case.endswith(" 1") else BATCH
+        print(f"{case:10} rows {rows:3}  {way:15}  alone: median {statistics.median(samples[(case, way)]) * 1e6:5.0f} "
               f"us CPU/request   {CONCURRENCY} in flight: median of rounds "
               f"{statistics.median(shared[(case, way)]) * 1e6:5.0f} us CPU/request")  # fmt: skip
 

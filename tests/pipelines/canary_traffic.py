@@ -1,26 +1,33 @@
-"""Helpers of the canary and shadow tests: live traffic (httpx loops without X-Modelship-Source, in threads), a
-deployed local stack with the env for the CLI, and who answers."""
+"""Helpers of the canary and shadow tests: live traffic (httpx loops without X-Modelship-Source, in threads, or
+Locust's LiveUser), a deployed local stack with the env for the CLI, and who answers."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
+import subprocess  # nosec B404
+import sys
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 
+from loadtest.run import API_KEY_ENV
 from pipelines.deploy import deploy
 from pipelines.devtools.embedded_pg import free_port
 from pipelines.settings import PipelineSettings
 from pipelines.targets.local import LocalStack, LocalTarget
 from service.sources import SOURCE_HEADER
+
+ROOT = Path(__file__).resolve().parents[2]
+LIVE_LOCUSTFILE = ROOT / "loadtest" / "live.py"
 
 
 def house_request(rng: np.random.Generator) -> dict[str, float]:
@@ -77,3 +84,30 @@ def deployed_local_stack(stack: str, artifact: Path, prefix: str) -> Iterator[tu
     finally:
         target.select(stack).destroy()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@contextmanager
+def live_users(
+    url: str, out: Path, users: int = 6, api_key: str = "", wait: str = "", env: Mapping[str, str] | None = None
+) -> Iterator[dict[str, int]]:
+    """Locust's LiveUser against the Service while the block runs; afterwards, its request and failure counts.
+    API_KEY goes where the locustfiles read it; WAIT ("0.1,0.3") sets the users' pause between requests."""
+    out.mkdir(parents=True, exist_ok=True)
+    stats = out / "live"  # Locust writes <stats>.json as it shuts down, SIGTERM included
+    argv = [sys.executable, "-m", "locust", "-f", str(LIVE_LOCUSTFILE), "--headless", "--host", url,
+            "-u", str(users), "-r", str(users), "-t", "3600s", "--json-file", str(stats), "--only-summary",
+            "--stop-timeout", "5"]  # fmt: skip
+    process_env = {**(env if env is not None else os.environ)}
+    process_env |= {API_KEY_ENV: api_key} if api_key else {}
+    process_env |= {"MODELSHIP_LIVE_WAIT": wait} if wait else {}
+    counts: dict[str, int] = {}
+    with (out / "locust.log").open("w") as log:
+        locust = subprocess.Popen(argv, cwd=ROOT, env=process_env, stdout=log, stderr=subprocess.STDOUT)  # nosec B603
+        try:
+            yield counts
+        finally:
+            locust.send_signal(signal.SIGTERM)  # Locust stops its users, then saves the final stats
+            locust.wait(60)
+    entries = json.loads(stats.with_suffix(".json").read_text())
+    live = [e for e in entries if e["name"] == "/predict [live]"]
+    counts.update(requests=sum(e["num_requests"] for e in live), failures=sum(e["num_failures"] for e in entries))

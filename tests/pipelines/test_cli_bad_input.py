@@ -133,8 +133,11 @@ def answers(iris_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     cases = []
     for cli, args, _ in BAD:
         tmp = tmp_path_factory.mktemp("bad")
-        env = {"MODELSHIP_PIPELINE_STATE_DIR": str(tmp / "state"),  # no local stack exists
-               "MODELSHIP_PIPELINE_ARTIFACTS_DIR": str(tmp / "artifacts"), "MODELSHIP_DATA_DIR": str(tmp / "data")}
+        env = {
+            "MODELSHIP_PIPELINE_STATE_DIR": str(tmp / "state"),  # no local stack exists
+            "MODELSHIP_PIPELINE_ARTIFACTS_DIR": str(tmp / "artifacts"),
+            "MODELSHIP_DATA_DIR": str(tmp / "data"),
+        }
         argv = [a.replace(ART, str(iris_artifact)) for a in args.split()]
         cases.append({"cli": cli, "argv": argv, "env": env, "tmp": str(tmp)})
     done = subprocess.run([sys.executable, "-c", DRIVER], cwd=ROOT, input=json.dumps(cases), capture_output=True,

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess  # nosec B404
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -19,11 +17,10 @@ import pytest
 from model.manifest import Manifest
 from pipelines.targets.local import LocalStack
 from tests.conftest import ROOT
-from tests.pipelines.canary_traffic import deployed_local_stack, versions
+from tests.pipelines.canary_traffic import deployed_local_stack, live_users, versions
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs_engine]
 STACK = "drill"
-LIVE_LOCUSTFILE = ROOT / "loadtest" / "live.py"
 
 
 @pytest.fixture(scope="module")
@@ -37,26 +34,6 @@ def local(v1_artifact: Path) -> Iterator[tuple[LocalStack, dict[str, str]]]:
 def cli(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "pipelines", *args]
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-@contextmanager
-def live_users(url: str, out: Path, users: int = 6) -> Iterator[dict[str, int]]:
-    """Locust's LiveUser against the Service while the block runs; afterwards, its request and failure counts."""
-    stats = out / "live"  # Locust writes <stats>.json as it shuts down, SIGTERM included
-    argv = [sys.executable, "-m", "locust", "-f", str(LIVE_LOCUSTFILE), "--headless", "--host", url,
-            "-u", str(users), "-r", str(users), "-t", "600s", "--json-file", str(stats), "--only-summary",
-            "--stop-timeout", "5"]  # fmt: skip
-    counts: dict[str, int] = {}
-    with (out / "locust.log").open("w") as log:
-        locust = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            yield counts
-        finally:
-            locust.send_signal(signal.SIGTERM)  # Locust stops its users, then saves the final stats
-            locust.wait(60)
-    entries = json.loads(stats.with_suffix(".json").read_text())
-    live = [e for e in entries if e["name"] == "/predict [live]"]
-    counts.update(requests=sum(e["num_requests"] for e in live), failures=sum(e["num_failures"] for e in entries))
 
 
 def test_a_canary_under_live_users_is_promoted_through_the_service(

@@ -198,3 +198,51 @@ def test_a_shadow_images_init_container_copies_its_model_in_before_the_service_s
     finally:
         stack.destroy()
         stack.workspace.remove_stack("dev")
+
+
+@pytest.mark.needs_engine
+def test_a_canary_deployment_joins_the_service_by_its_ready_pods_and_leaves_it(
+    on_path: dict[str, str], house_artifact: Path, artifacts_dir: Path
+) -> None:
+    """canary.weight > 0 renders a second Deployment behind the same Service (infra/components/canary.py); the
+    stand-in runs a process per Deployment behind a real HAProxy weighted by each one's replicas, and writes the
+    PodMonitor's targets with each pod's version label for a real Prometheus. Weight 0 drains the canary away."""
+    import json
+
+    from model.manifest import Manifest
+    from model.train import train
+    from tests.pipelines.canary_traffic import versions
+    from tests.rehearsal.standin_env import record_image
+
+    stable = Manifest.load(house_artifact / "manifest.json").version
+    candidate = train("house-price", artifacts_dir / "standin-canary", seed=9).path
+    canary = Manifest.load(candidate / "manifest.json").version
+    stack = auto.create_or_select_stack("dev", work_dir=str(ROOT))
+    stack.set_all_config(
+        {
+            "modelship:modelVersion": auto.ConfigValue(stable),
+            "modelship:image.digestRef": auto.ConfigValue(record_image(on_path, house_artifact)),
+            "modelship:service.replicas": auto.ConfigValue("3"),
+            "modelship:monitoring.enabled": auto.ConfigValue("true"),
+            f"modelship:{contract.CANARY_WEIGHT}": auto.ConfigValue("25"),  # 1 canary pod next to 3
+            f"modelship:{contract.CANARY_IMAGE_DIGEST_REF}": auto.ConfigValue(record_image(on_path, candidate)),
+            f"modelship:{contract.CANARY_MODEL_VERSION}": auto.ConfigValue(canary),
+        }
+    )
+    try:
+        url = stack.up().outputs[contract.OUTPUT_URL].value
+        split = versions(url, 200)
+        assert set(split) == {stable, canary} and 25 <= split[canary] <= 80, split  # 1 of 4 pods: 50 expected
+        (targets,) = Path(on_path["MODELSHIP_REHEARSAL_DIR"], "prometheus").glob("*-dev.json")
+        labelled = {g["labels"]["app_kubernetes_io_version"]: g for g in json.loads(targets.read_text())}
+        assert set(labelled) == {stable, canary} and labelled[canary]["labels"]["__metrics_path__"] == "/metrics"
+        scraped = httpx.get(f"http://{labelled[canary]['targets'][0]}/model", timeout=10).json()
+        assert scraped["version"] == canary, "each target is the pod of its version"
+        stack.set_config(f"modelship:{contract.CANARY_WEIGHT}", auto.ConfigValue("0"))
+        url_after = stack.up().outputs[contract.OUTPUT_URL].value
+        assert url_after == url, "the Service keeps its address across rollouts"
+        assert set(versions(url, 40)) == {stable}
+        assert [g["labels"]["app_kubernetes_io_version"] for g in json.loads(targets.read_text())] == [stable]
+    finally:
+        stack.destroy()
+        stack.workspace.remove_stack("dev")

@@ -1,9 +1,14 @@
 """The dress rehearsal: the real workflows, run by act, through the pipelines and the Automation API into
 the stand-in Pulumi CLI, which runs the real infra program and starts the real service per stack.
 
-One session-scoped rehearsal, in order: a push to main (deploy.yml), a push of a broken model, a pull
-request opened (ci.yml and pr-environment.yml) and closed, a load test of staging, a shadow on staging
-(shadow.yml: start, users' requests, report, stop), and a rollback of prod.
+One session-scoped rehearsal, in order: a push to main (deploy.yml; prod through a canary, promoted), a push of
+a broken model, a pull request opened (ci.yml and pr-environment.yml) and closed, a load test of staging, a shadow
+on staging (shadow.yml: start, users' requests, report, stop), a push of a model whose feature pipeline changed
+(it passes the gate, dev and staging, and prod's canary aborts it), and a rollback of prod.
+
+Prod's users are Locust's LiveUser (loadtest/live.py) through the stand-in's Service (HAProxy) during every
+deploy run; prod's canary counts each version's 5xx in a real Prometheus that scrapes the pods the stand-in's
+PodMonitor names, and reads the answers from prod's log (PROD_LOG_DATABASE_URL), as deploy.yml says.
 
 Environment secrets: each environment's values exist only in its own scope (see tests/rehearsal/act.py);
 `production` needs an approval, modelled as the rehearsal approving it for the deploy and rollback runs.
@@ -18,7 +23,9 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.pipelines.canary_traffic import live_users
 from tests.rehearsal.act import OWNER_REPO, Environment, Rehearsal, Run, commit, snapshot_repo
 from tests.rehearsal.actions.standin import artifact_digest
 
@@ -91,18 +99,21 @@ class Stage:
         self.envs = envs
         self.runs: dict[str, Run] = {}
         self.served: dict[str, dict[str, str]] = {}  # run key -> {stack: version it serves after that run}
+        self.named: dict[str, dict[str, dict[str, Any]]] = {}  # run key -> {stack: its outputs after that run}
         self.seeded = ""  # the version prod served before the rehearsal's first push
+        self.users: dict[str, dict[str, int]] = {}  # run key -> prod's live users' requests and failures
 
     def after(self, key: str, run: Run) -> None:
         """Keep the run and what every stack serves right after it (for the summary)."""
         self.runs[key] = run
-        seen = {}
+        seen, named = {}, {}
         for stack in (*STACKS, f"pr-{PR}"):
             try:
-                seen[stack] = self.served_version(stack)
+                named[stack] = self.outputs(stack)
+                seen[stack] = self.version_at(named[stack]["serviceUrl"], stack)
             except (AssertionError, KeyError, httpx.HTTPError, ValueError):
                 seen[stack] = "-"  # no such stack, or it does not answer
-        self.served[key] = seen
+        self.served[key], self.named[key] = seen, named
 
     def summary(self) -> str:
         def serves(key: str) -> str:
@@ -145,7 +156,9 @@ class Stage:
         return outputs
 
     def served_version(self, stack: str) -> str:
-        url = self.outputs(stack)["serviceUrl"]
+        return self.version_at(self.outputs(stack)["serviceUrl"], stack)
+
+    def version_at(self, url: str, stack: str) -> str:
         key = self.api_key(stack)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         response = httpx.get(f"{url}/model", headers=headers, timeout=10)
@@ -226,11 +239,78 @@ def rehearse_shadow(stage: Stage, envs: dict[str, Environment]) -> None:
     if stage.runs["shadow-start"].result("shadow") != "success":
         return
     live_requests(stage, "staging", SHADOW_REQUESTS)
-    staging = envs["staging"]
-    log_url = stack_postgres_url(stage, "staging")
-    envs["staging"] = replace(staging, secrets={**staging.secrets, "LOG_DATABASE_URL": log_url})
+    with_secret(envs, "staging", "LOG_DATABASE_URL", stack_postgres_url(stage, "staging"))
     stage.after("shadow-report", shadow_run(stage, "report"))
     stage.after("shadow-stop", shadow_run(stage, "stop"))
+
+
+CANARY_STEP_SECONDS = 20  # prod's policy says 120 (a few hundred requests at prod's rate); the users here send ~40/s
+
+
+def short_canary_steps(repo: Path) -> str:
+    """The rehearsal's one edit to the policy: shorter steps (min_samples, the checks and the limits as shipped)."""
+    path = repo / "pipelines" / "canary_policy.toml"
+    text = path.read_text()
+    assert "\nseconds = 120\n" in text, "pipelines/canary_policy.toml changed: the rehearsal shortens [steps] seconds"
+    path.write_text(text.replace("\nseconds = 120\n", f"\nseconds = {CANARY_STEP_SECONDS}\n", 1))
+    return commit(repo, "rehearsal: shorter canary steps")
+
+
+def changed_feature_pipeline(repo: Path) -> str:
+    """A commit whose data pipeline changed: prices come out about 30 % higher per square foot. Measured on its
+    own data the model is as good as before (the gate passes, smoke and load checks pass), but on prod's live
+    traffic it answers differently from stable: the canary's answer check is what stops it."""
+    path = repo / "model" / "recipes.py"
+    text = path.read_text()
+    old = "    price = size * 100 + bedrooms * 5000"
+    assert old in text, "model/recipes.py changed: the rehearsal's skew needs the house-price formula"
+    path.write_text(text.replace(old, "    price = size * 130 + bedrooms * 5000", 1))
+    return commit(repo, "house-price: prices from the new listings feed")
+
+
+@contextmanager
+def prometheus(state: Path) -> Iterator[str]:
+    """Debian's Prometheus scraping every pod the stand-in's PodMonitors name (file_sd), every second."""
+    from pipelines.devtools.embedded_pg import free_port
+    from pipelines.devtools.monitor import prometheus_command
+
+    targets = state / "prometheus"
+    targets.mkdir(parents=True, exist_ok=True)
+    config = state / "prometheus.yml"
+    scrape = {"job_name": "pods", "file_sd_configs": [{"files": [str(targets / "*.json")], "refresh_interval": "2s"}]}
+    config.write_text(json.dumps({"global": {"scrape_interval": "1s"}, "scrape_configs": [scrape]}))
+    listen = f"127.0.0.1:{free_port()}"
+    with (state / "prometheus.log").open("w") as log:
+        server = subprocess.Popen(prometheus_command(config, state / "prometheus-data", listen), stdout=log,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://{listen}/-/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, (state / "prometheus.log").read_text()
+            time.sleep(0.2)
+        yield f"http://{listen}"
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def deploy_with_users(stage: Stage, key: str, sha: str) -> None:
+    """deploy.yml for a push of SHA, with prod's users sending live requests the whole time."""
+    url = stage.outputs("prod")["serviceUrl"]
+    out = stage.rehearsal.state / "users" / key
+    with live_users(url, out, users=3, api_key=stage.api_key("prod"), wait="0.03,0.08") as users:
+        time.sleep(2)  # the users are sending before the run starts
+        stage.after(key, stage.rehearsal.run("deploy.yml", "push", push(sha), approve={"production"}))
+    stage.users[key] = users
+
+
+def with_secret(envs: dict[str, Environment], name: str, secret: str, value: str) -> None:
+    envs[name] = replace(envs[name], secrets={**envs[name].secrets, secret: value})
 
 
 @pytest.fixture(scope="session")
@@ -238,17 +318,26 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     assert STANDIN_CLI.exists(), "the stand-in Pulumi CLI (tests/rehearsal/standin_pulumi) is missing"
     base = tmp_path_factory.mktemp("rehearsal")
     repo = base / "repo"
-    sha = snapshot_repo(ROOT, repo)
+    snapshot_repo(ROOT, repo)
+    sha = short_canary_steps(repo)
     envs = environments()
     variables = {"DEPLOY_RUNNER": "rehearsal-deploy", "CI_PYTEST_ARGS": CI_TESTS, "PULUMI_PR_TEAM": "modelship-pr"}
     variables |= {"PULUMI_ORG": ORG, "LOADCHECK_PROFILE": "local"}  # local: the 2-core SLO profile
     env = standin_env(base / "standin")
     state = Path(env["MODELSHIP_REHEARSAL_DIR"])  # one folder for the stand-in CLI and the stand-in actions
-    rehearsal = Rehearsal(repo, state, envs, variables, env=env)
-    stage = Stage(rehearsal, envs)
+    with ExitStack() as running:
+        variables |= {"PROD_CANARY": "true", "PROMETHEUS_URL": running.enter_context(prometheus(state))}
+        rehearsal = Rehearsal(repo, state, envs, variables, env=env)
+        stage = Stage(rehearsal, envs)
+        yield from _rehearse(stage, envs, env, repo, sha)
+
+
+def _rehearse(stage: Stage, envs: dict[str, Environment], env: dict[str, str], repo: Path, sha: str) -> Iterator[Stage]:
+    rehearsal, base = stage.rehearsal, repo.parent
     try:
         stage.seeded = seed(stage, env)
-        stage.after("deploy", rehearsal.run("deploy.yml", "push", push(sha), approve={"production"}))
+        with_secret(envs, "production", "PROD_LOG_DATABASE_URL", stack_postgres_url(stage, "prod"))
+        deploy_with_users(stage, "deploy", sha)
         stage.after("broken", rehearsal.run("deploy.yml", "push", push(broken_model(repo)), approve={"production"}))
         who = ["-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost"]
         subprocess.run(["git", *who, "revert", "--no-edit", "HEAD"], cwd=repo, check=True, capture_output=True)
@@ -264,6 +353,7 @@ def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
         )
         stage.after("loadtest", loadtest)
         rehearse_shadow(stage, envs)
+        deploy_with_users(stage, "skewed", changed_feature_pipeline(repo))
         yield stage
     finally:
         (base / "summary.txt").write_text(stage.summary() + "\n")
@@ -305,9 +395,52 @@ def test_a_broken_model_rolls_dev_back_and_leaves_staging_and_prod(stage: Stage)
 
 def test_every_stack_serves_and_names_the_new_version(stage: Stage) -> None:
     version = stage.runs["deploy"].jobs["train"].outputs["train.version"]
-    for stack in STACKS:
-        assert stage.served_version(stack) == version
-        assert version in json.dumps(stage.outputs(stack))
+    for stack in STACKS:  # right after the deploy run (a later push reaches dev and staging)
+        assert stage.served["deploy"][stack] == version
+        assert version in json.dumps(stage.named["deploy"][stack])
+
+
+def prod_canary_record(stage: Stage, run: Run) -> dict[str, Any]:
+    """The --canary-record of the run's prod job, from its reports-prod artifact."""
+    artifacts = stage.rehearsal.state / "runs" / str(run.run_id) / "artifacts"
+    found = sorted(artifacts.glob("reports-prod/**/canary.json"))
+    assert found, f"no canary record in {artifacts}: {sorted(p.name for p in artifacts.glob('*/**/*'))}"
+    record: dict[str, Any] = json.loads(found[0].read_text())
+    return record
+
+
+def test_prod_takes_a_healthy_push_through_its_canary_with_users_on_it(stage: Stage) -> None:
+    run, users = stage.runs["deploy"], stage.users["deploy"]
+    record = prod_canary_record(stage, run)
+    assert record["verdict"] == "promoted", record
+    assert record["stable_version"] == stage.seeded
+    assert record["candidate_version"] == run.jobs["train"].outputs["train.version"]
+    assert [(s["weight"], s["verdict"]) for s in record["steps"]] == [(10, "pass"), (50, "pass")], record
+    for step in record["steps"]:
+        assert min(step["stable"]["live_requests"], step["canary"]["live_requests"]) >= 200, step
+        errors = next(c for c in step["checks"] if c["name"] == "error_rate")
+        assert errors["verdict"] == "pass", errors  # both arms' requests counted in Prometheus
+    assert users["failures"] == 0 and users["requests"] > 800, users
+    history = stage.pipelines("history", stack="prod")
+    assert "canary" in history.stdout and "promoted" in history.stdout, history.stdout
+
+
+def test_a_push_that_answers_differently_on_live_traffic_is_aborted_by_prods_canary(stage: Stage) -> None:
+    run, users = stage.runs["skewed"], stage.users["skewed"]
+    candidate = run.jobs["train"].outputs["train.version"]
+    assert {job: run.result(job) for job in ("train", "build", *STACKS)} == {
+        "train": "success", "build": "success", "dev": "success", "staging": "success", "prod": "failure"
+    }, run.log  # fmt: skip
+    record = prod_canary_record(stage, run)
+    assert record["verdict"] == "aborted" and record["candidate_version"] == candidate, record
+    failed = [c["name"] for c in record["steps"][-1]["checks"] if c["verdict"] == "fail"]
+    assert "answers" in failed, record["steps"][-1]
+    assert stage.served["skewed"]["prod"] == stage.served["deploy"]["prod"], "prod still serves stable"
+    assert stage.served["skewed"]["staging"] == candidate
+    assert users["failures"] == 0 and users["requests"] > 0, users  # no user request failed, abort included
+    status = stage.pipelines("status", "--json", stack="prod")
+    assert status.returncode == 0 and json.loads(status.stdout)["canary"] is None, status.stdout + status.stderr
+    assert stage.named["skewed"]["prod"].get("canaryWeight") is None, "the canary Deployment is gone"
 
 
 def test_pull_request_runs_ci_with_a_gate_and_a_policy_checked_preview(stage: Stage) -> None:

@@ -1,4 +1,5 @@
-"""Apply the recorded modelship Deployment to this machine: one local service process per stack.
+"""Apply the recorded Deployments and their Service to this machine: one local process per Deployment, behind
+a real HAProxy standing in for the Service (kube-proxy).
 
 What a kubelet would give the container, the stand-in gives the process:
 - the container's command, or the image's CMD (the Dockerfile's) when it has none; `uvicorn` runs from the
@@ -11,9 +12,10 @@ What a kubelet would give the container, the stand-in gives the process:
   build-push stand-in's `$MODELSHIP_REHEARSAL_DIR/images.json`, or, for an image infra's docker Image built
   itself (no image.digestRef), its MODEL_DIR build arg;
 - a real (embedded) Postgres per stack wherever DATABASE_URL names the CloudNativePG `-rw` Service.
-A rollout starts the new process, waits for the readinessProbe path, and only then stops the old one
-(maxSurge 1, maxUnavailable 0). An unchanged pod template leaves the running process alone, as a Deployment
-controller would.
+A rollout starts the new process, waits for the readinessProbe path, adds it to the Service, and only then
+drains and stops the old one (maxSurge 1, maxUnavailable 0). An unchanged pod template leaves the running
+process alone, as a Deployment controller would. The Service weighs each process by its Deployment's replicas
+(the canary's split by ready pods). A declared PodMonitor becomes a file_sd file for a real Prometheus.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import re
 import shutil
 import subprocess  # nosec B404
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +39,7 @@ from infra import mocked_run
 from infra.config.settings_bridge import default
 from pipelines.errors import UpdateFailedError
 from pipelines.targets import local_process as proc
+from pipelines.targets.local_lb import LoadBalancer, Server
 from tests.rehearsal.standin_pulumi.engine import unwrapped
 from tests.rehearsal.standin_pulumi.state import StackState, StandinError
 
@@ -52,17 +56,6 @@ _BASE_ENV = {
     "MODELSHIP_MODEL_DIR": IMAGE_MODEL_DIR,
     "MODELSHIP_SPOOL_DIR": "/var/spool/modelship",
 }
-
-
-@dataclass(frozen=True)
-class Running:
-    pid: int
-    port: int
-    template: str  # hash of the pod template it runs
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 def image_cmd(dockerfile: Path = REPO_ROOT / "Dockerfile") -> list[str]:
@@ -102,13 +95,12 @@ def _secret_data(secret: Mapping[str, Any]) -> dict[str, str]:
 
 
 class Pod:
-    """The service container of the modelship Deployment, resolved against the recorded objects."""
+    """The service container of one Deployment, resolved against the recorded objects."""
 
-    def __init__(self, resources: list[mocked_run.Captured]) -> None:
-        deployments = [r for r in resources if r.is_kubernetes_object and r.kind == "Deployment"]
-        if len(deployments) != 1:
-            raise StandinError(f"expected one Deployment, the program declared {len(deployments)}")
-        self.deployment = unwrapped(deployments[0].inputs)
+    def __init__(self, resources: list[mocked_run.Captured], deployment: Mapping[str, Any]) -> None:
+        self.deployment = dict(deployment)
+        self.name = str(self.deployment["metadata"]["name"])
+        self.labels: dict[str, str] = dict(self.deployment["spec"]["template"]["metadata"].get("labels") or {})
         self.spec = self.deployment["spec"]["template"]["spec"]
         self.container = self.spec["containers"][0]
         self.config_maps = _objects(resources, "ConfigMap")
@@ -240,22 +232,103 @@ def _database_url(env: dict[str, str], state: StackState) -> dict[str, str]:
     return {**env, "DATABASE_URL": local}
 
 
-def running(state: StackState) -> Running | None:
+def _deployments(resources: list[mocked_run.Captured]) -> list[Pod]:
+    found = [unwrapped(r.inputs) for r in resources if r.is_kubernetes_object and r.kind == "Deployment"]
+    if not found:
+        raise StandinError("the program declared no Deployment")
+    return [Pod(resources, d) for d in found]
+
+
+def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _service_selector(resources: list[mocked_run.Captured], pods: list[Pod]) -> dict[str, str]:
+    """The selector of the Service in front of the pods: the one that selects the most Deployments (the pods
+    router's one Service selects stable and canary alike). An HTTPRoute's exact weights are not implemented."""
+    if any(r.is_kubernetes_object and r.kind == "HTTPRoute" for r in resources):
+        raise StandinError("an HTTPRoute (canary.router gateway-api) is not implemented by the stand-in")
+    services = [dict(unwrapped(r.inputs).get("spec", {}).get("selector") or {})
+                for r in resources if r.is_kubernetes_object and r.kind == "Service"]  # fmt: skip
+    scored = sorted(services, key=lambda sel: -sum(_selects(sel, p.labels) for p in pods))
+    if not scored or not any(_selects(scored[0], p.labels) for p in pods):
+        raise StandinError("no Service selects the Deployments' pods")
+    return scored[0]
+
+
+def _replicas(resources: list[mocked_run.Captured], pod: Pod) -> int:
+    """The pods the Deployment has once ready: spec.replicas, else its HPA's minReplicas, else 1."""
+    if (count := pod.deployment["spec"].get("replicas")) is not None:
+        return int(count)
+    for hpa in _objects(resources, "HorizontalPodAutoscaler").values():
+        if hpa["spec"]["scaleTargetRef"]["name"] == pod.name:
+            return int(hpa["spec"].get("minReplicas") or 1)
+    return 1
+
+
+@dataclass(frozen=True)
+class Running:
+    """One pod's process: the Deployment it belongs to, where it listens, the pod template (hash) it runs."""
+
+    deployment: str
+    pid: int
+    port: int
+    template: str
+    labels: Mapping[str, str]
+
+    @property
+    def name(self) -> str:  # its HAProxy server
+        return f"{self.deployment}-{self.port}"
+
+
+@dataclass(frozen=True)
+class Served:
+    """The stack's Service: HAProxy's port, what the stack's serviceUrl names."""
+
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _pods_file(state: StackState) -> Path:
+    return state.run_dir / "pods.json"
+
+
+def running(state: StackState) -> list[Running]:
+    path = _pods_file(state)
+    listed = json.loads(path.read_text()) if path.exists() else []
+    pods = [Running(**p) for p in listed]
+    return [p for p in pods if proc.is_alive(p.pid) and proc.is_our_service(p.pid)]
+
+
+def _save(state: StackState, pods: list[Running]) -> None:
+    _pods_file(state).write_text(json.dumps([{**p.__dict__, "labels": dict(p.labels)} for p in pods]))
+
+
+def _balancer(state: StackState) -> LoadBalancer:
+    """The Service's stand-in: a real HAProxy on one port for the stack's life (pipelines/targets/local_lb.py).
+    Its files live in a short folder of their own: a unix socket's path must fit in 108 bytes (sun_path)."""
     path = state.run_dir / "service.json"
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
-    found = Running(int(data["pid"]), int(data["port"]), str(data["template"]))
-    return found if proc.is_alive(found.pid) and proc.is_our_service(found.pid) else None
+    if path.exists():
+        port = int(json.loads(path.read_text())["port"])
+    else:
+        from pipelines.devtools.embedded_pg import free_port
+
+        port = free_port()
+        path.write_text(json.dumps({"port": port}))
+    return LoadBalancer(_balancer_dir(state), port)
 
 
-def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) -> Running:
-    """Make the stack's process run the Deployment's pod template; return where it listens."""
-    pod = Pod(resources)
-    old = running(state)
-    if old is not None and old.template == pod.template_hash():
-        say(f"    deployment unchanged: pod {old.pid} keeps serving on {old.url}")
-        return old
+def _balancer_dir(state: StackState) -> Path:
+    key = hashlib.sha256(str(state.run_dir.resolve()).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / f"modelship-standin-lb-{key}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+
+def _start(state: StackState, pod: Pod, say: Any) -> Running:
     from pipelines.devtools.embedded_pg import free_port
 
     port = free_port()
@@ -265,8 +338,8 @@ def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) 
     pod.run_init_containers(_images_json(), mounted)
     env = _database_url(_rewrite({**_BASE_ENV, **pod.env()}, paths), state)
     env["MODELSHIP_DATA_DIR"] = str(rev / "data")
-    log_file = state.run_dir / "service.log"
-    say(f"    starting pod on 127.0.0.1:{port} (model from {paths[IMAGE_MODEL_DIR]})")
+    log_file = state.run_dir / f"{pod.name}.log"
+    say(f"    starting a pod of {pod.name} on 127.0.0.1:{port} (model from {paths[IMAGE_MODEL_DIR]})")
     pid = proc.start(port, env, log_file, cwd=REPO_ROOT, command=host_command(pod.command(), port), inherit_env=False)
     (state.run_dir / f"{pid}.pid").write_text(str(pid))
     try:
@@ -274,12 +347,91 @@ def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) 
     except UpdateFailedError:
         _stop(state, pid)
         raise
-    new = Running(pid, port, pod.template_hash())
-    (state.run_dir / "service.json").write_text(json.dumps(new.__dict__))
-    if old is not None:
-        say(f"    new pod ready; stopping the old pod {old.pid}")
-        _stop(state, old.pid)
-    return new
+    return Running(pod.name, pid, port, pod.template_hash(), pod.labels)
+
+
+def roll_out(state: StackState, resources: list[mocked_run.Captured], say: Any) -> Served:
+    """Make the stack's processes run every Deployment's pod template, behind the Service; return the Service.
+
+    Per Deployment, a changed template starts a new pod, which joins the Service once ready; then the old pod
+    is drained and stopped (maxSurge 1, maxUnavailable 0). A Deployment no longer declared is drained and
+    stopped. The Service spreads connections over the ready pods it selects, each process weighted by the
+    replicas its Deployment has, as kube-proxy's endpoints would be (one process per Deployment keeps the two
+    cores free; docs/local-development.md, "HAProxy")."""
+    pods = _deployments(resources)
+    selector = _service_selector(resources, pods)
+    weights = {p.name: min(256, _replicas(resources, p)) for p in pods}
+    old = running(state)
+    kept = [r for r in old if any(r.deployment == p.name and r.template == p.template_hash() for p in pods)]
+    for r in kept:
+        say(f"    deployment {r.deployment} unchanged: pod {r.pid} keeps serving on 127.0.0.1:{r.port}")
+    started: list[Running] = []
+    try:
+        for pod in pods:
+            if not any(r.deployment == pod.name for r in kept):
+                started.append(_start(state, pod, say))
+    except UpdateFailedError:
+        for r in started:
+            _stop(state, r.pid)
+        raise
+    serving = kept + started
+    gone = [r for r in old if r not in kept]
+    lb = _balancer(state)
+
+    def servers(up: list[Running], draining: list[Running]) -> list[Server]:
+        selected = [r for r in up if _selects(selector, r.labels)]
+        return [Server(r.name, r.port, weights[r.deployment]) for r in selected] + [
+            Server(r.name, r.port, 0) for r in draining if _selects(selector, r.labels)
+        ]
+
+    lb.apply(servers(serving, gone))
+    lb.wait_up([s.name for s in servers(serving, []) if s.weight], 60.0)
+    _save(state, serving)
+    _write_scrape_targets(state, resources, serving)
+    if gone:
+        say(f"    new pods ready; draining and stopping {', '.join(str(r.pid) for r in gone)}")
+        lb.drain([r.name for r in gone], STOP_TIMEOUT_S)
+        lb.apply(servers(serving, []))
+        for r in gone:
+            _stop(state, r.pid)
+    return Served(lb.port)
+
+
+def _write_scrape_targets(state: StackState, resources: list[mocked_run.Captured], pods: list[Running]) -> None:
+    """What the Prometheus Operator makes of a declared PodMonitor, as a file_sd file a real Prometheus reads
+    (`$MODELSHIP_REHEARSAL_DIR/prometheus/<project>-<stack>.json`): a target per selected pod, its metrics path,
+    `job` from `jobLabel`, and each `podTargetLabels` label copied under its sanitised name. prometheus-operator's
+    pkg/prometheus/promcfg.go does the same with relabelings of __meta_kubernetes_pod_label_<name> (the names
+    sanitised by Prometheus's strutil.SanitizeLabelName: every character outside [a-zA-Z0-9_] becomes `_`)."""
+    folder = os.environ.get("MODELSHIP_REHEARSAL_DIR")
+    if not folder:
+        return
+    path = Path(folder) / "prometheus" / f"{state.run_dir.parent.name}-{state.run_dir.name}.json"
+    monitors = [unwrapped(r.inputs) for r in resources if r.is_kubernetes_object and r.kind == "PodMonitor"]
+    groups = []
+    for monitor in monitors:
+        spec = monitor.get("spec") or {}
+        selector = (spec.get("selector") or {}).get("matchLabels") or {}
+        endpoint = (spec.get("podMetricsEndpoints") or [{}])[0]
+        namespace = str(monitor.get("metadata", {}).get("namespace", ""))
+        for pod in pods:
+            if not _selects(selector, pod.labels):
+                continue
+            job = pod.labels.get(str(spec.get("jobLabel", "")), str(monitor["metadata"]["name"]))
+            labels = {
+                "__metrics_path__": str(endpoint.get("path", "/metrics")),
+                "namespace": namespace,
+                "pod": pod.name,
+                "job": job,
+            }
+            for name in spec.get("podTargetLabels") or []:
+                if name in pod.labels:
+                    labels[re.sub(r"[^a-zA-Z0-9_]", "_", name)] = pod.labels[name]
+            groups.append({"targets": [f"127.0.0.1:{pod.port}"], "labels": labels})  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(groups))
+    tmp.replace(path)  # Prometheus's file_sd reads a whole file, never a half-written one
 
 
 def _images_json() -> Path | None:
@@ -293,7 +445,11 @@ def _stop(state: StackState, pid: int) -> None:
 
 
 def tear_down(state: StackState) -> None:
-    """Stop every process and the Postgres of the stack."""
+    """Stop the Service, every pod process and the Postgres of the stack."""
+    if (state.run_dir / "service.json").exists():
+        _balancer(state).stop()
+        shutil.rmtree(_balancer_dir(state), ignore_errors=True)
+        _write_scrape_targets(state, [], [])
     for pid_file in state.run_dir.glob("*.pid") if state.run_dir.exists() else []:
         _stop(state, int(pid_file.read_text()))
     if (state.run_dir / "pg").exists():

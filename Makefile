@@ -84,7 +84,7 @@ clean: ## Remove generated files (keeps the virtualenv)
 	rm -rf reports manifests .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: rehearse
-rehearse: venv ## tests/rehearsal and tests/workflows: the workflows under nektos/act, stand-in actions and Pulumi CLI
+rehearse: venv haproxy prometheus ## tests/rehearsal and tests/workflows: the workflows under nektos/act, stand-in actions and Pulumi CLI (HAProxy: its Services; Prometheus: prod canary)
 	$(PY) -m pytest tests/rehearsal tests/workflows $(PYTEST_ARGS)
 
 # checkov offline (--skip-download: no Prisma Cloud guidelines or policies). Every skip is written where the

@@ -119,8 +119,7 @@ class ModelService(pulumi.ComponentResource):
         self.canary = self._canary(pod, ready) if args.canary else None
         self.route = self._http_route() if args.router == GATEWAY_API else None
         self.retention = self._retention(f"{name}-settings", [account, secret, self.deployment])
-        if args.autoscaling.enabled:
-            self._hpa()
+        self.hpa = self._hpa() if args.autoscaling.enabled else None
         if s.pdb_min_available > 0:
             self._pdb()
         self._network_policies()
@@ -299,8 +298,8 @@ class ModelService(pulumi.ComponentResource):
             opts=self._opts(),
         )
 
-    def _hpa(self) -> None:
-        k8s.autoscaling.v2.HorizontalPodAutoscaler(
+    def _hpa(self) -> k8s.autoscaling.v2.HorizontalPodAutoscaler:
+        return k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{self._name}-hpa",
             metadata=self._meta(self._name),
             spec=specs.hpa_spec(self._name, self._args.autoscaling),

@@ -211,7 +211,7 @@ def test_component_canary_deployment_has_its_replicas_labels_and_no_hpa(
 ) -> Any:
     cfg, recorder = mocked
     service = _service(cfg, CanarySpec(image_ref=CANARY_DIGEST, model_version=CANARY_VERSION, replicas=2))
-    assert service.canary is not None
+    assert service.canary is not None and service.hpa is not None
 
     def check(spec: Any) -> None:
         assert spec.replicas == 2
@@ -222,7 +222,9 @@ def test_component_canary_deployment_has_its_replicas_labels_and_no_hpa(
         hpas = [r for r in recorder.captured() if r.kind == "HorizontalPodAutoscaler"]
         assert [h.inputs["spec"]["scaleTargetRef"]["name"] for h in hpas] == ["modelship"]
 
-    return service.canary.deployment.spec.apply(check)
+    # The HPA registers once the stable Deployment resolves: wait for its URN before reading the capture.
+    deployment = service.canary.deployment
+    return service.hpa.urn.apply(lambda _: deployment.spec.apply(check))
 
 
 @pulumi.runtime.test  # type: ignore[untyped-decorator]

@@ -456,4 +456,17 @@ def tear_down(state: StackState) -> None:
         from pipelines.devtools.embedded_pg import EmbeddedPostgres
 
         EmbeddedPostgres(state.run_dir / "pg").stop()
+    _keep_logs(state)
     shutil.rmtree(state.run_dir, ignore_errors=True)
+
+
+def _keep_logs(state: StackState) -> None:
+    """Keep the pods' and the Postgres's logs past the stack's end (`<backend>/.pulumi/standin-logs/`), as a
+    cluster's log collector would: a failed rehearsal is read from them."""
+    logs = sorted(state.run_dir.glob("*.log")) + sorted(state.run_dir.glob("pg/*.log"))
+    if not logs:
+        return
+    kept = state.root / "standin-logs" / f"{state.project}-{state.name}"
+    kept.mkdir(parents=True, exist_ok=True)
+    for log in logs:
+        shutil.copyfile(log, kept / (f"postgres-{log.name}" if log.parent.name == "pg" else log.name))

@@ -119,3 +119,10 @@ def test_a_job_sees_none_of_the_callers_make_or_pytest_settings(
     env = Rehearsal(tmp_path, tmp_path / "state", {}, {})._process_env()
     assert not {"MAKEFLAGS", "MAKELEVEL", "PYTEST_ADDOPTS", "MODELSHIP_PIPELINE_API_KEY"} & set(env)
     assert env["MODELSHIP_REHEARSAL_DIR"] == str(tmp_path / "state") and "PATH" in env
+
+
+def test_a_job_has_its_own_temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A nested pytest chmods its temp root's pytest-of-<user> to 0700; the outer run's servers live there."""
+    monkeypatch.setenv("TMPDIR", "/tmp")
+    env = Rehearsal(tmp_path, tmp_path / "state", {}, {})._process_env()
+    assert Path(env["TMPDIR"]).is_dir() and Path(env["TMPDIR"]).is_relative_to(tmp_path / "state")

@@ -330,12 +330,13 @@ class Rehearsal:
         leaks = ("MODELSHIP_PIPELINE_", "PULUMI_ACCESS_TOKEN", "PYTEST_", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
         for key in [k for k in env if k.startswith(leaks)]:
             env.pop(key)
-        # A job's own temp root. A nested pytest (ci.yml's `make test`) resets /tmp/pytest-of-<user> to 0700
-        # at start-up (_pytest/tmpdir.py, getbasetemp), and the stand-in's Postgres servers, which run as an
-        # unprivileged user under the outer pytest's tmp folder, then lose their data directory mid-run.
-        tmp = self.state / "tmp"
+        # A nested pytest's own temp root. A nested pytest (ci.yml's `make test`) resets
+        # /tmp/pytest-of-<user> to 0700 at start-up (_pytest/tmpdir.py, getbasetemp), and the stand-in's
+        # Postgres servers, which run as an unprivileged user under the outer pytest's tmp folder, then lose
+        # their data directory mid-run. Only pytest's root moves: TMPDIR stays short for unix sockets.
+        tmp = self.state / "pytest-root"
         tmp.mkdir(parents=True, exist_ok=True)
-        env["TMPDIR"] = str(tmp)
+        env["PYTEST_DEBUG_TEMPROOT"] = str(tmp)
         return env
 
     def _record(self, run: Run, payload: Mapping[str, Any]) -> None:

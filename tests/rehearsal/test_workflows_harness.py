@@ -121,8 +121,9 @@ def test_a_job_sees_none_of_the_callers_make_or_pytest_settings(
     assert env["MODELSHIP_REHEARSAL_DIR"] == str(tmp_path / "state") and "PATH" in env
 
 
-def test_a_job_has_its_own_temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_jobs_pytest_has_its_own_temp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A nested pytest chmods its temp root's pytest-of-<user> to 0700; the outer run's servers live there."""
-    monkeypatch.setenv("TMPDIR", "/tmp")
+    monkeypatch.setenv("PYTEST_DEBUG_TEMPROOT", "/tmp")
     env = Rehearsal(tmp_path, tmp_path / "state", {}, {})._process_env()
-    assert Path(env["TMPDIR"]).is_dir() and Path(env["TMPDIR"]).is_relative_to(tmp_path / "state")
+    root = Path(env["PYTEST_DEBUG_TEMPROOT"])
+    assert root.is_dir() and root.is_relative_to(tmp_path / "state")

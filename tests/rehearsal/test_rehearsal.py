@@ -239,5 +239,6 @@ def test_a_pr_stack_without_a_stack_file_deploys_and_is_destroyed(rehearsal: Reh
     assert "pr-7" not in stacks and {"dev", "staging", "prod"} <= set(stacks)
     backend = Path(rehearsal.env["PULUMI_BACKEND_URL"][len("file://") :]) / ".pulumi"
     assert not list(backend.rglob("*pr-7*"))  # state, history, locks and processes: all gone
+    assert (backend.parent / "standin-logs" / "modelship-pr-7" / "modelship.log").is_file()  # its pods' logs kept
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/model", timeout=5)

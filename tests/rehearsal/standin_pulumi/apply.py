@@ -461,12 +461,13 @@ def tear_down(state: StackState) -> None:
 
 
 def _keep_logs(state: StackState) -> None:
-    """Keep the pods' and the Postgres's logs past the stack's end (`<backend>/.pulumi/standin-logs/`), as a
-    cluster's log collector would: a failed rehearsal is read from them."""
+    """Keep the pods' and the Postgres's logs past the stack's end (`<backend>/standin-logs/`, beside the
+    backend's `.pulumi`, which a destroyed stack leaves without a trace), as a cluster's log collector would: a
+    failed rehearsal is read from them."""
     logs = sorted(state.run_dir.glob("*.log")) + sorted(state.run_dir.glob("pg/*.log"))
     if not logs:
         return
-    kept = state.root / "standin-logs" / f"{state.project}-{state.name}"
+    kept = state.root.parent / "standin-logs" / f"{state.project}-{state.name}"
     kept.mkdir(parents=True, exist_ok=True)
     for log in logs:
         shutil.copyfile(log, kept / (f"postgres-{log.name}" if log.parent.name == "pg" else log.name))
